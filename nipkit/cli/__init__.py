@@ -1,0 +1,1 @@
+"""The `nipkit` command line."""

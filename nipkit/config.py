@@ -1,0 +1,289 @@
+"""Experiment and training configs: safe YAML with line numbers, overrides and checks.
+
+Every config error names where it is: `FILE:LINE: path.in[0].document: what is wrong`.
+
+Example:
+    >>> cfg = load_config("examples/quickstart.yaml", overrides=["training.steps=50"])  # doctest: +SKIP
+    >>> jpeg = cfg.build(("channel", 1), registry.layers)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from nipkit.errors import ConfigError, NipkitError, PluginLoadError, RegistryError
+from nipkit.registry import Registry, parse_spec
+
+__all__ = ["Config", "load_config", "format_path", "parse_override"]
+
+ConfigPath = tuple  # of str keys and int indices
+
+
+def format_path(path: Iterable) -> str:
+    """("channel", 1, "quality") -> "channel[1].quality"."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<document>"
+
+
+def _split_dotted(dotted: str) -> ConfigPath:
+    parts: list = []
+    for token in re.findall(r"[^.\[\]]+", dotted):
+        parts.append(int(token) if token.isdigit() else token)
+    return tuple(parts)
+
+
+def _lines_of(node: yaml.Node, path: ConfigPath, lines: dict) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            _lines_of(value_node, path + (key,), lines)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _lines_of(item, path + (i,), lines)
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that also reads `1e-4` as a number (YAML 1.1 wants `1.0e-4`)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _parse_yaml(text: str, source: str) -> tuple[Any, dict]:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{source}{line}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    lines: dict = {}
+    if node is not None:
+        _lines_of(node, (), lines)
+    return data, lines
+
+
+def parse_override(text: str) -> tuple[ConfigPath, Any]:
+    """`"a.b[1].c=value"` -> (("a", "b", 1, "c"), value parsed as YAML)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. training.steps=100")
+    try:
+        value = yaml.load(raw, Loader=_Loader) if raw.strip() else None  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML ({exc})") from None
+    return _split_dotted(key.strip()), value
+
+
+class Config:
+    """A parsed config document that remembers where each value came from.
+
+    Args:
+        data: the document (a mapping).
+        source: the file it came from, for messages.
+        lines: document path -> line number.
+    """
+
+    def __init__(self, data: Mapping, source: str = "<config>", lines: dict | None = None) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}:1: the config must be a mapping of keys, got {type(data).__name__}")
+        self.data = dict(data)
+        self.source = source
+        self.lines = dict(lines or {})
+        self.origins: dict[ConfigPath, str] = {}
+
+    # -- locating --------------------------------------------------------------------
+    def where(self, path: Iterable) -> str:
+        """`FILE:LINE` of `path`, or of its nearest ancestor present in the file."""
+        path = tuple(path)
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.origins:
+                return self.origins[path[:n]]
+            if path[:n] in self.lines:
+                return f"{self.source}:{self.lines[path[:n]]}"
+        return self.source
+
+    def error(self, path: Iterable, message: str) -> ConfigError:
+        """A `ConfigError` located at `path`."""
+        path = tuple(path)
+        return ConfigError(f"{self.where(path)}: {format_path(path)}: {message}")
+
+    # -- reading and writing ---------------------------------------------------------
+    def get(self, path: Iterable | str, default: Any = None) -> Any:
+        """The value at `path` (a tuple or a dotted string), or `default`."""
+        node: Any = self.data
+        for part in _split_dotted(path) if isinstance(path, str) else tuple(path):
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                return default
+        return node
+
+    def set(self, path: Iterable | str, value: Any, origin: str | None = None) -> None:
+        """Sets a value, creating mappings on the way; lists are indexed."""
+        path = _split_dotted(path) if isinstance(path, str) else tuple(path)
+        node: Any = self.data
+        for i, part in enumerate(path[:-1]):
+            nxt = path[i + 1]
+            if isinstance(node, list):
+                if not isinstance(part, int) or part >= len(node):
+                    raise self.error(path[: i + 1], "no such list item")
+            elif not isinstance(node, dict):
+                raise self.error(path[:i], "is not a mapping")
+            elif node.get(part) is None:
+                node[part] = [] if isinstance(nxt, int) else {}
+            node = node[part]
+        last = path[-1]
+        if isinstance(node, list) and (not isinstance(last, int) or last >= len(node)):
+            raise self.error(path, "no such list item")
+        node[last] = value
+        if origin:
+            self.origins[path] = origin
+
+    def section(self, key: str) -> dict:
+        value = self.data.get(key) or {}
+        if not isinstance(value, Mapping):
+            raise self.error((key,), f"must be a mapping, got {type(value).__name__}")
+        return dict(value)
+
+    def to_yaml(self) -> str:
+        """The resolved document as YAML (what a run folder stores as config.yaml)."""
+        return yaml.safe_dump(self.data, sort_keys=False)
+
+    def copy(self) -> "Config":
+        new = Config(copy.deepcopy(self.data), self.source, self.lines)
+        new.origins = dict(self.origins)
+        return new
+
+    # -- schema checks ---------------------------------------------------------------
+    def check_keys(self, path: ConfigPath, allowed: Iterable[str]) -> None:
+        """Errors on a key of the mapping at `path` that is not in `allowed`."""
+        allowed = list(allowed)
+        node = self.get(path, {}) or {}
+        if not isinstance(node, Mapping):
+            raise self.error(path, f"must be a mapping, got {type(node).__name__}")
+        for key in node:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise self.error(path + (key,), f"unknown key{hint}; allowed: {', '.join(allowed)}")
+
+    def require(self, path: ConfigPath, kind: type | tuple, what: str) -> Any:
+        value = self.get(path)
+        if value is None:
+            raise self.error(path, f"is required ({what})")
+        if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
+            raise self.error(path, f"must be {what}, got {value!r}")
+        return value
+
+    # -- components ------------------------------------------------------------------
+    def _spec_param_path(self, path: ConfigPath, param: str) -> ConfigPath:
+        spec = self.get(path)
+        if isinstance(spec, Mapping) and "type" not in spec and len(spec) == 1:
+            return path + (next(iter(spec)), param)
+        return path + (param,)
+
+    def _locate(self, path: ConfigPath, exc: NipkitError) -> ConfigError:
+        spec = self.get(path)
+        message = str(exc)
+        try:
+            name, params = parse_spec(spec)
+        except ConfigError:
+            return self.error(path, message)
+        # A value error names its parameter; an unknown or broken component does not.
+        if not isinstance(exc, (RegistryError, PluginLoadError)):
+            for param in params:
+                if re.search(rf"\b{re.escape(str(param))}\b", message):
+                    return self.error(self._spec_param_path(path, param), message)
+        key = path + ("type",) if isinstance(spec, Mapping) and "type" in spec else (
+            path + (name,) if isinstance(spec, Mapping) else path
+        )
+        return self.error(key, message)
+
+    def spec(self, path: ConfigPath, drop: Iterable[str] = ()) -> Any:
+        """The component spec at `path`, less keys nipkit reads itself (e.g. `weights`)."""
+        spec = copy.deepcopy(self.get(path))
+        drop = set(drop)
+        if isinstance(spec, dict) and drop:
+            if "type" in spec:
+                spec = {k: v for k, v in spec.items() if k not in drop}
+            elif len(spec) == 1:
+                name, params = next(iter(spec.items()))
+                if isinstance(params, dict):
+                    spec = {name: {k: v for k, v in params.items() if k not in drop}}
+        return spec
+
+    def spec_option(self, path: ConfigPath, key: str) -> Any:
+        """A nipkit option written inside a component spec, e.g. a NIP's `weights`."""
+        spec = self.get(path)
+        if isinstance(spec, Mapping):
+            if key in spec:
+                return spec[key]
+            if len(spec) == 1 and isinstance(next(iter(spec.values())), Mapping):
+                return next(iter(spec.values())).get(key)
+        return None
+
+    def check_spec(self, path: ConfigPath, registry: Registry, drop: Iterable[str] = ()) -> type:
+        """Resolves the spec at `path` against a registry without building it."""
+        if self.get(path) is None:
+            raise self.error(path, f"is required (a {registry.kind[:-1]} spec)")
+        try:
+            return registry.resolve(self.spec(path, drop))[0]
+        except NipkitError as exc:
+            raise self._locate(path, exc) from exc
+
+    def build(self, path: ConfigPath, registry: Registry, drop: Iterable[str] = (), **defaults: Any) -> Any:
+        """Builds the component at `path`; errors carry the spec's location."""
+        if self.get(path) is None:
+            raise self.error(path, f"is required (a {registry.kind[:-1]} spec)")
+        try:
+            return registry.build(self.spec(path, drop), **defaults)
+        except NipkitError as exc:
+            raise self._locate(path, exc) from exc
+
+
+def _as_tuple(kind: type | tuple) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
+    """Reads a YAML config safely and applies `--set` overrides.
+
+    Args:
+        path: the YAML file.
+        overrides: `KEY=VALUE` strings; the value is parsed as YAML.
+
+    Returns:
+        The `Config`.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    data, lines = _parse_yaml(text, str(path))
+    config = Config(data if data is not None else {}, str(path), lines)
+    for item in overrides:
+        key, value = parse_override(item)
+        config.set(key, value, origin=f"--set {item}")
+    return config

@@ -1,0 +1,55 @@
+"""Gaussian: the paper's Gaussian-blur manipulation (5×5 kernel, σ = 0.83)."""
+from __future__ import annotations
+
+import math
+
+import keras
+
+from nipkit.ops.filtering import check_kernel_size, check_padding, filter2d, gaussian_kernel
+
+__all__ = ["Gaussian"]
+
+
+@keras.saving.register_keras_serializable(package="nipkit")
+class Gaussian(keras.layers.Layer):
+    """Blurs every channel with a fixed, normalised kernel_size × kernel_size Gaussian.
+
+    The kernel is exp(−(x² + y²) / (2σ²)) sampled at integer offsets from the centre and
+    divided by its sum, so flat areas are unchanged.
+
+    Args:
+        sigma: standard deviation in pixels, > 0. The paper uses 0.83.
+        kernel_size: side of the kernel, a positive odd integer. The paper uses 5.
+        padding: border mode, "reflect" (default, mirror without repeating the edge),
+            "symmetric" (mirror repeating the edge) or "constant" (zeros).
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: (batch, height, width, channels) images; height and width larger than
+            kernel_size // 2 with "reflect" padding.
+
+    Example:
+        >>> import numpy as np
+        >>> images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
+        >>> tuple(Gaussian(sigma=0.83, kernel_size=5)(images).shape)
+        (2, 32, 32, 3)
+    """
+
+    def __init__(self, sigma: float = 0.83, kernel_size: int = 5, padding: str = "reflect", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (math.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"Gaussian: sigma must be a finite number > 0; got {sigma!r}")
+        self.sigma = float(sigma)
+        self.kernel_size = check_kernel_size(kernel_size, "Gaussian")
+        self.padding = check_padding(padding, "Gaussian")
+
+    def call(self, inputs):
+        return filter2d(inputs, gaussian_kernel(self.sigma, self.kernel_size), self.padding)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(sigma=self.sigma, kernel_size=self.kernel_size, padding=self.padding)
+        return config

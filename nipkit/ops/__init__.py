@@ -1,0 +1,1 @@
+"""Shared `keras.ops` functions used by nipkit layers and models."""

@@ -1,0 +1,154 @@
+"""Border padding, fixed-kernel filtering and resizing shared by nipkit's image layers.
+
+Border modes (the name of the mode in `scipy.ndimage` in brackets):
+
+- ``"reflect"`` mirrors about the edge pixel, which is not repeated: ``d c b | a b c d``
+  (scipy ``"mirror"``; numpy/TensorFlow ``"reflect"``). The default everywhere.
+- ``"symmetric"`` mirrors about the edge, repeating the edge pixel: ``b a | a b c d``
+  (scipy ``"reflect"``; numpy/TensorFlow ``"symmetric"``).
+- ``"constant"`` pads with zeros (black).
+
+`"reflect"` needs a border narrower than the image (kernel radius < height and width).
+
+Example:
+    >>> import numpy as np
+    >>> images = np.random.default_rng(0).uniform(size=(1, 8, 8, 3)).astype("float32")
+    >>> blurred = filter2d(images, gaussian_kernel(sigma=0.83, size=5))
+    >>> tuple(blurred.shape)
+    (1, 8, 8, 3)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from keras import ops
+
+__all__ = [
+    "PADDING_MODES",
+    "RESIZE_METHODS",
+    "check_padding",
+    "check_kernel_size",
+    "pad_borders",
+    "filter2d",
+    "gaussian_kernel",
+    "spatial_size",
+    "scaled_size",
+    "interpolation_matrix",
+    "resize_images",
+]
+
+PADDING_MODES = ("reflect", "symmetric", "constant")
+RESIZE_METHODS = ("bilinear", "nearest")
+
+
+def check_padding(padding: str, component: str) -> str:
+    """Returns `padding` if it is a known border mode, else raises ValueError."""
+    if padding not in PADDING_MODES:
+        raise ValueError(f"{component}: padding must be one of {', '.join(PADDING_MODES)}; got {padding!r}")
+    return padding
+
+
+def check_kernel_size(kernel_size: int, component: str) -> int:
+    """Returns `kernel_size` if it is a positive odd integer, else raises ValueError."""
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)):
+        raise ValueError(f"{component}: kernel_size must be a positive odd integer; got {kernel_size!r}")
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"{component}: kernel_size must be a positive odd integer; got {kernel_size}")
+    return int(kernel_size)
+
+
+def pad_borders(images, pad_h: int, pad_w: int, padding: str = "reflect"):
+    """Pads NHWC `images` by `pad_h` rows and `pad_w` columns on each side.
+
+    Args:
+        images: a (batch, height, width, channels) tensor.
+        pad_h: rows added above and below.
+        pad_w: columns added left and right.
+        padding: the border mode, one of `PADDING_MODES`.
+    """
+    if pad_h == 0 and pad_w == 0:
+        return images
+    widths = [[0, 0], [pad_h, pad_h], [pad_w, pad_w], [0, 0]]
+    return ops.pad(images, widths, mode=padding)
+
+
+def filter2d(images, kernel: np.ndarray, padding: str = "reflect"):
+    """Correlates every channel of NHWC `images` with one fixed 2D kernel; same output size.
+
+    Like Keras convolutions this is a correlation (the kernel is not flipped); it equals a
+    convolution for the symmetric kernels nipkit uses.
+
+    Args:
+        images: a (batch, height, width, channels) tensor with a known channel count.
+        kernel: a (kh, kw) array with odd sides.
+        padding: the border mode, one of `PADDING_MODES`.
+    """
+    kernel = np.asarray(kernel, dtype="float32")
+    kh, kw = kernel.shape
+    channels = images.shape[-1]
+    depthwise = np.tile(kernel[:, :, None, None], (1, 1, channels, 1))
+    padded = pad_borders(images, kh // 2, kw // 2, padding)
+    return ops.depthwise_conv(padded, ops.cast(depthwise, images.dtype), strides=1, padding="valid")
+
+
+def gaussian_kernel(sigma: float, size: int) -> np.ndarray:
+    """A normalised (size, size) Gaussian kernel, exp(-(x² + y²) / (2σ²)) / sum."""
+    radius = np.arange(size, dtype="float64") - (size - 1) / 2
+    profile = np.exp(-(radius**2) / (2.0 * sigma**2))
+    profile /= profile.sum()
+    return np.outer(profile, profile).astype("float32")
+
+
+def spatial_size(images) -> tuple:
+    """(height, width) of NHWC `images`: ints where static, scalar tensors where not."""
+    shape = ops.shape(images)
+    return shape[1], shape[2]
+
+
+def scaled_size(size, factor: float):
+    """max(1, floor(size · factor)), for an int or a scalar tensor `size`."""
+    if isinstance(size, (int, np.integer)):
+        # The small epsilon keeps e.g. 0.29 · 100 = 28.999… from flooring to 28.
+        return max(1, math.floor(size * factor + 1e-9))
+    scaled = ops.floor(ops.cast(size, "float32") * factor + 1e-6)
+    return ops.maximum(ops.cast(scaled, "int32"), 1)
+
+
+def interpolation_matrix(in_size, out_size, method: str = "bilinear"):
+    """The (out_size, in_size) matrix that resizes one axis, half-pixel centres.
+
+    Output sample o sits at input coordinate (o + 0.5) · in_size / out_size − 0.5 (pixel
+    centres at integers). "bilinear" weighs the two nearest inputs linearly, clamping the
+    coordinate to [0, in_size − 1] (so borders repeat the edge pixel) and never averaging
+    more than two inputs (no antialiasing); "nearest" picks input
+    min(floor((o + 0.5) · in_size / out_size), in_size − 1). Sizes may be scalar tensors.
+    """
+    scale = ops.cast(in_size, "float32") / ops.cast(out_size, "float32")
+    centres = (ops.cast(ops.arange(out_size), "float32") + 0.5) * scale
+    positions = ops.cast(ops.arange(in_size), "float32")
+    last = ops.cast(in_size, "float32") - 1.0
+    if method == "nearest":
+        nearest = ops.minimum(ops.floor(centres), last)
+        return ops.cast(ops.equal(nearest[:, None], positions[None, :]), "float32")
+    coords = ops.minimum(ops.maximum(centres - 0.5, 0.0), last)
+    return ops.relu(1.0 - ops.abs(coords[:, None] - positions[None, :]))
+
+
+def resize_images(images, size, method: str = "bilinear"):
+    """Resizes NHWC `images` to `size` = (height, width), separably, without antialiasing.
+
+    Matches TensorFlow 2's `tf.image.resize(..., antialias=False)` for "bilinear" and
+    "nearest" (see `interpolation_matrix`). Written as two small matrix products so that
+    it is differentiable and works when the sizes are only known at run time.
+
+    Args:
+        images: a (batch, height, width, channels) tensor.
+        size: the output (height, width), ints or scalar tensors.
+        method: one of `RESIZE_METHODS`.
+    """
+    height, width = spatial_size(images)
+    rows = ops.cast(interpolation_matrix(height, size[0], method), images.dtype)
+    cols = ops.cast(interpolation_matrix(width, size[1], method), images.dtype)
+    resized = ops.einsum("oh,bhwc->bowc", rows, images)
+    return ops.einsum("pw,bowc->bopc", cols, resized)
