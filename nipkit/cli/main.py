@@ -20,6 +20,7 @@ COMMANDS = {
     "list": "list_components",
     "validate": "validate",
     "jpeg-check": "jpeg_check",
+    "data": "data",
 }
 
 

@@ -1,0 +1,98 @@
+"""`nipkit data ...` run as a user runs it, in a subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nipkit.data.develop import TargetSpec
+from nipkit.data.prepare import prepare_folder
+
+
+def test_missing_folder_is_one_line_and_exit_code_2(tmp_path, nipkit_cli):
+    result = nipkit_cli("data", "prepare", tmp_path / "nowhere", "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'nowhere'}: no such folder of RAW photos"]
+
+
+def test_bad_option_is_one_line_and_exit_code_2(tmp_path, nipkit_cli):
+    (tmp_path / "raw").mkdir()
+    result = nipkit_cli("data", "prepare", tmp_path / "raw", "--out", tmp_path / "out", "--split", "120")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "TRAIN:VALIDATION" in result.stderr
+
+
+def test_prepare_reports_bad_files_and_summarises(tmp_path, photo_dng, nipkit_cli):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    photo_dng(raw / "a.dng", size=(48, 64))
+    photo_dng(raw / "b.DNG", size=(48, 64), offset=(250, 250))
+    (raw / "c.nef").write_bytes(b"")
+    (raw / "d.dng").write_bytes((raw / "a.dng").read_bytes()[:5000])
+    result = nipkit_cli("data", "prepare", raw, "--out", tmp_path / "out", "--no-progress", "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    # one line per bad file, and nothing from libraw itself
+    assert sorted(result.stderr.strip().splitlines()) == [
+        f"skipped {raw / 'c.nef'}: empty file (0 bytes)",
+        f"skipped {raw / 'd.dng'}: cannot be read to the end (truncated or damaged file)",
+    ]
+    assert result.stdout.startswith("2 photos of nipkit Sim A 12-bit (rggb)")
+    assert "2 skipped" in result.stdout and "split 1 train / 1 validation" in result.stdout
+
+
+def test_killed_prepare_resumes_to_the_complete_result(tmp_path, photo_dng):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    photos = ["china", "flower", "rocket", "coffee"]
+    for photo in photos:
+        photo_dng(raw / f"{photo}.dng", photo=photo, size=(240, 320), offset=(0, 0))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "nipkit.cli.main", "data", "prepare", str(raw), "--out", str(out), "--target", "menon", "--no-progress"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("meta/*.json")):
+            assert process.poll() is None, "prepare ended before its first photo was done"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    done_before = len(list((out / "meta").glob("*.json")))
+    assert not (out / "dataset.json").exists() and 1 <= done_before < len(photos)
+
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(photos) - done_before} prepared now, {done_before} already prepared" in rerun.stdout
+    assert not list(out.rglob(".*.tmp"))
+
+    reference = tmp_path / "reference"
+    prepare_folder(raw, reference, target=TargetSpec("menon"), progress=False)
+    files = sorted(p.relative_to(reference) for p in reference.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    for relative in files:
+        assert (out / relative).read_bytes() == (reference / relative).read_bytes(), relative
+    assert len(json.loads((out / "dataset.json").read_text())["images"]) == len(photos)
+
+
+@pytest.mark.parametrize("seed", [3])
+def test_demo_command_is_deterministic(tmp_path, nipkit_cli, seed):
+    args = ["--limit", "2", "--max-size", "64", "--no-progress"]
+    outputs = []
+    for run, run_seed in (("a", seed), ("b", seed), ("c", seed + 1)):
+        result = nipkit_cli("data", "demo", "--out", tmp_path / run, "--seed", run_seed, *args)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [f"sim-a: {tmp_path / run / 'sim-a'}", f"sim-b: {tmp_path / run / 'sim-b'}"]
+        outputs.append({p.relative_to(tmp_path / run): p.read_bytes() for p in (tmp_path / run).rglob("*") if p.is_file()})
+    assert outputs[0] == outputs[1]
+    assert outputs[0].keys() == outputs[2].keys()
+    dngs = [k for k in outputs[0] if k.suffix == ".dng"]
+    assert len(dngs) == 4 and all(outputs[0][k] != outputs[2][k] for k in dngs)
