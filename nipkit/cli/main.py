@@ -21,6 +21,8 @@ COMMANDS = {
     "validate": "validate",
     "jpeg-check": "jpeg_check",
     "data": "data",
+    "train": "train",
+    "develop": "develop",
 }
 
 

@@ -1,0 +1,98 @@
+"""`nipkit develop MODEL.keras RAW_OR_DIR... --out DIR [--tile 512]`: RAW photos → PNG."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import click
+
+from nipkit.errors import DataError, NipkitError
+
+
+def _sources(inputs: tuple[str, ...]) -> list[tuple[Path, str]]:
+    """(RAW file, output name) for every file given or found in a folder given."""
+    from nipkit.data.prepare import find_raw_files, image_names
+
+    found: list[tuple[Path, str]] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files, _ = find_raw_files(item)
+            if not files:
+                click.echo(f"error: {item}: no RAW files found in this folder", err=True)
+                found.append((item, ""))
+            found += [(f, name) for f, name in image_names(item, files).items()]
+        else:
+            found.append((item, item.stem))
+    return found
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}_{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _load(model_path: str):
+    import nipkit
+
+    path = Path(model_path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such model file")
+    try:
+        return nipkit.load_model(path)
+    except NipkitError:
+        raise
+    except Exception as exc:  # Keras raises many kinds for a damaged or foreign file
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: not a loadable .keras model ({first})") from None
+
+
+@click.command("develop")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for the PNG files.")
+@click.option("--tile", type=int, default=512, show_default=True, help="Tile side in output pixels.")
+@click.option("--overlap", type=int, default=64, show_default=True, help="Pixels shared by neighbouring tiles.")
+def command(model: str, inputs: tuple[str, ...], out: str, tile: int, overlap: int) -> None:
+    """Develop RAW photos into 8-bit PNG files with a trained NIP, at full resolution.
+
+    INPUTS are RAW files or folders (searched recursively). Photos are developed in
+    overlapping tiles, so any size fits in memory. A file that cannot be read is reported
+    on one line and skipped; the exit code is 2 if any failed.
+    """
+    from nipkit.data.prepare import encode_png
+    from nipkit.files import atomic_write
+    from nipkit.data.raw import read_raw
+    from nipkit.inference import check_tiling, develop_raw
+
+    nip = _load(model)
+    try:
+        check_tiling(nip, tile, overlap)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tile/--overlap") from None
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    taken: set[str] = set()
+    sources = _sources(inputs)
+    failed = 0
+    for source, name in sources:
+        if not name:
+            failed += 1
+            continue
+        try:
+            raw = read_raw(source)
+            if getattr(nip, "cfa", raw.cfa) != raw.cfa:
+                warnings.warn(f"{source}: CFA {raw.cfa}, but the model was built for {nip.cfa}")
+            rgb = develop_raw(nip, raw, tile=tile, overlap=overlap)
+        except DataError as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed += 1
+            continue
+        target = folder / f"{_unique(name, taken)}.png"
+        pixels = (rgb * 255.0 + 0.5).astype("uint8")
+        atomic_write(target, lambda tmp: tmp.write_bytes(encode_png(pixels)))
+        click.echo(f"{source} -> {target} ({rgb.shape[1]}×{rgb.shape[0]})")
+    if failed:
+        raise DataError(f"{failed} of {len(sources)} inputs could not be developed (see above)")

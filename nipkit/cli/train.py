@@ -1,0 +1,48 @@
+"""`nipkit train nip CONFIG [--set k=v ...] [--out DIR] [--resume]`: NIP pre-training."""
+from __future__ import annotations
+
+import click
+
+from nipkit.cli.options import out_option, resume_option, set_option
+from nipkit.config import load_config
+
+
+@click.group("train")
+def command() -> None:
+    """Train one part of the pipeline on its own."""
+
+
+def _summary(result) -> list[str]:
+    run = result.run
+    lines = [
+        f"run folder:  {run.path}",
+        f"  best model:  {run.best} (step {result.best_step}, {result.best_psnr:.2f} dB)",
+        f"  last model:  {run.last} (step {result.step})",
+        f"  history:     {run.history_path}",
+        f"  validation:  {run.validation_image(result.step)}",
+        f"  tensorboard: tensorboard --logdir {run.tensorboard}",
+        f"  config:      {run.config}",
+    ]
+    how = "stopped early (validation loss converged)" if result.stopped_early else "finished"
+    lines.append(f"{how} at step {result.step}: validation PSNR {result.psnr:.2f} dB, SSIM {result.ssim:.4f}")
+    return lines
+
+
+@command.command("nip")
+@click.argument("config", type=click.Path(dir_okay=False))
+@set_option
+@out_option
+@resume_option
+def nip(config: str, overrides: tuple[str, ...], out: str | None, resume: bool) -> None:
+    """Pre-train a NIP to reproduce the dataset's target developer.
+
+    CONFIG names `data` (a prepared folder or `demo`), `nip` (a model spec, optionally
+    with `weights: FILE.keras` to start from) and `training` options. The run folder gets
+    config.yaml, history.jsonl, best.keras, last.keras, validation PNGs, TensorBoard logs
+    and a checkpoint that `--resume` continues from.
+    """
+    from nipkit.training.nip import train_nip
+
+    result = train_nip(load_config(config, overrides), out=out, resume=resume, echo=click.echo)
+    for line in _summary(result):
+        click.echo(line)

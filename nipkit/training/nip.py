@@ -1,0 +1,275 @@
+"""NIP pre-training: teach a NIP to reproduce the dataset's target developer (paper 4.1).
+
+Each step takes a batch of random aligned (RAW, RGB) patches of the training photos and
+makes one Adam update on a fidelity loss (L2 by default). Every `validate_every` steps
+the NIP develops a fixed set of validation patches: loss, PSNR and SSIM go to
+`history.jsonl` and TensorBoard, a target | output | difference PNG to `validation/`, the
+model to `best.keras` when its validation loss is the lowest so far, and a checkpoint
+(model, optimiser, loop state) is written atomically. With `early_stop` training ends
+when the paper's rule says the validation loss has converged.
+
+Example:
+    >>> result = train_nip(load_config("examples/nip/inet.yaml"), out="runs/inet")  # doctest: +SKIP
+    >>> result.psnr, result.run.best  # doctest: +SKIP
+    (41.7, PosixPath('runs/inet/best.keras'))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nipkit import registry
+from nipkit.config import Config
+from nipkit.data import Dataset, resolve_data
+from nipkit.data.patches import train_batches, validation_patches
+from nipkit.errors import ConfigError
+from nipkit.evaluation.metrics import mean_psnr, mean_ssim
+from nipkit.evaluation.plots import save_comparison
+from nipkit.schema import NIP_SPEC_OPTIONS, NIP_TRAINING, config_kind, training_options, validate
+from nipkit.training.checkpoints import load_checkpoint, publish_copy, save_checkpoint, save_model_atomic
+from nipkit.training.early_stop import EarlyStopping
+from nipkit.training.loop import LoopState, TrainingLoop, Validation
+from nipkit.training.losses import FIDELITY_LOSSES
+from nipkit.training.run_folder import RunFolder
+from nipkit.training.runtime import Runtime, select_runtime
+
+__all__ = ["NipResult", "train_nip", "default_output", "load_nip_weights"]
+
+MODEL_KEY = "nip"
+VALIDATION_BATCH = 4
+FIGURE_PATCHES = 3
+
+
+@dataclass
+class NipResult:
+    """The outcome of `train_nip`.
+
+    Attributes:
+        run: the run folder.
+        step: the step training reached.
+        psnr: mean validation PSNR at that step (dB).
+        ssim: mean validation SSIM at that step.
+        best_step: the step of `best.keras`.
+        best_psnr: its validation PSNR (dB).
+        stopped_early: whether the early-stopping rule ended training.
+    """
+
+    run: RunFolder
+    step: int
+    psnr: float
+    ssim: float
+    best_step: int
+    best_psnr: float
+    stopped_early: bool
+
+
+def default_output(config: Config) -> Path:
+    """`output:` of the config, else runs/<config file name without extension>."""
+    output = config.get(("output",))
+    return Path(output) if output else Path("runs") / Path(config.source).stem
+
+
+def _check_sizes(config: Config, model: keras.Model, options: dict) -> None:
+    multiple = int(getattr(model, "input_multiple", 1))
+    for key in ("patch_size", "validation_size"):
+        if options[key] % (2 * multiple):
+            raise config.error(
+                ("training", key),
+                f"must be a multiple of {2 * multiple} for {type(model).__name__} (its RAW input's sides must be "
+                f"multiples of {multiple}), got {options[key]}",
+            )
+
+
+def load_nip_weights(config: Config, model: keras.Model, path: str | Path | None = None) -> None:
+    """Loads weights into a built NIP: from `path`, else from the config's `nip.weights`.
+
+    Args:
+        config: the config (errors are located at its `nip.weights`).
+        model: the built NIP.
+        path: a `.keras` (or `.weights.h5`) file; None reads `nip: {NAME: {weights: FILE}}`
+            and does nothing when the config names none.
+
+    Raises:
+        ConfigError: the file is missing or does not fit the NIP.
+    """
+    weights = path if path is not None else config.spec_option(("nip",), "weights")
+    if weights is None:
+        return
+    file = Path(weights).expanduser()
+    if not file.is_file():
+        raise config.error(("nip", "weights"), f"no such file: {file}")
+    try:
+        model.load_weights(file)
+    except (ValueError, OSError, KeyError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise config.error(("nip", "weights"), f"cannot load {file} into this NIP ({first})") from None
+
+
+def _build(config: Config, runtime: Runtime, dataset: Dataset, options: dict) -> tuple[keras.Model, keras.optimizers.Optimizer]:
+    colour = dataset.meta(dataset.train[0]).get("color_matrix") if dataset.train else None
+    with runtime.build_scope():
+        model = config.build(("nip",), registry.models, drop=NIP_SPEC_OPTIONS, cfa=dataset.cfa, color_matrix=colour)
+        _check_sizes(config, model, options)
+        half = options["patch_size"] // 2
+        model(np.zeros((1, half, half, 4), "float32"))
+        load_nip_weights(config, model)
+        optimizer = runtime.optimizer(keras.optimizers.Adam(learning_rate=options["learning_rate"]))
+        optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+def _train_step(runtime: Runtime, model: keras.Model, optimizer, loss_name: str, batch_size: int) -> Callable:
+    fidelity = FIDELITY_LOSSES[loss_name]
+
+    def replica_step(raw, rgb):
+        with tf.GradientTape() as tape:
+            per_image = fidelity(rgb, model(raw, training=True))
+            loss = tf.nn.compute_average_loss(per_image, global_batch_size=batch_size)
+            scaled = optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return {"loss": loss}
+
+    return runtime.distributed_step(replica_step)
+
+
+def _figure_patches(images: np.ndarray, count: int) -> np.ndarray:
+    """Indices of `count` patches taken from as many different photos as possible."""
+    seen: dict[int, int] = {}
+    rank = []  # how many patches of the same photo come before each patch
+    for image in images.tolist():
+        rank.append(seen.get(image, 0))
+        seen[image] = rank[-1] + 1
+    return np.argsort(rank, kind="stable")[:count]
+
+
+class _Validator:
+    """Develops the fixed validation patches; logs, plots and keeps the best model."""
+
+    def __init__(self, run: RunFolder, runtime: Runtime, model: keras.Model, patches: dict, options: dict,
+                 best: dict, stopper: EarlyStopping | None) -> None:
+        self.run, self.model, self.patches = run, model, patches
+        self.fidelity = FIDELITY_LOSSES[options["loss"]]
+        self.predict = runtime.compile(lambda raw: tf.cast(model(raw, training=False), tf.float32))
+        self.best = best
+        self.stopper = stopper
+        self.history = run.history
+        self.shown = _figure_patches(patches["image"], FIGURE_PATCHES)
+        self.last: dict = {}
+
+    def develop(self) -> np.ndarray:
+        raw = self.patches["raw"]
+        parts = [self.predict(tf.constant(raw[i : i + VALIDATION_BATCH])) for i in range(0, len(raw), VALIDATION_BATCH)]
+        return np.concatenate([p.numpy() for p in parts])
+
+    def __call__(self, step: int, train_means: dict, seconds: float) -> Validation:
+        target = self.patches["rgb"]
+        output = self.develop()
+        metrics = {
+            "val_loss": float(np.mean(keras.ops.convert_to_numpy(self.fidelity(target, output)))),
+            "psnr": mean_psnr(target, output),
+            "ssim": mean_ssim(target, output),
+        }
+        record = {"step": step, "loss": train_means.get("loss"), **metrics, "time": round(seconds, 3)}
+        self.history.append(record)
+        self.last = record
+        save_comparison(
+            self.run.validation_image(step), target[self.shown], output[self.shown],
+            title=f"step {step}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}",
+        )
+        if self.best.get("val_loss") is None or metrics["val_loss"] < self.best["val_loss"]:
+            save_model_atomic(self.model, self.run.best)
+            self.best.update(step=step, val_loss=metrics["val_loss"], psnr=metrics["psnr"])
+        stop = self.stopper.update(metrics["val_loss"]) if self.stopper else False
+        return Validation(metrics, stop)
+
+
+def train_nip(
+    config: Config,
+    out: str | Path | None = None,
+    resume: bool = False,
+    echo: Callable[[str], None] | None = None,
+) -> NipResult:
+    """Pre-trains the config's NIP on its dataset, into a run folder.
+
+    Args:
+        config: a NIP-training config (keys `data`, `nip`, `training`, `output`).
+        out: the run folder; `output:` of the config, else runs/<config name>, when None.
+        resume: continue from the folder's checkpoint (same step count, learning rate and
+            data order as an uninterrupted run).
+        echo: where to write progress messages (None: silent, except the progress bar).
+
+    Returns:
+        A NipResult.
+
+    Raises:
+        ConfigError: the config is wrong. DataError: the data cannot be used.
+        TrainingError: a checkpoint exists without `resume`, the checkpoint is damaged,
+            or the loss stops being finite.
+    """
+    say = echo or (lambda line: None)
+    if config_kind(config) != "nip":
+        raise ConfigError(f"{config.source}: an experiment config (it names manipulations/channel/fan); use `nipkit run`")
+    validate(config)
+    options = training_options(config, NIP_TRAINING)
+    run = RunFolder(Path(out) if out is not None else default_output(config))
+    resuming = run.prepare(config, resume)
+    runtime = select_runtime(options["distribute"], options["mixed_precision"], options["xla"])
+    runtime.check_batch_size(options["batch_size"])
+    keras.utils.set_random_seed(options["seed"])
+
+    dataset = Dataset(resolve_data(config.get(("data",))))
+    model, optimizer = _build(config, runtime, dataset, options)
+    history = run.history
+    loop_state, best = LoopState(), {}
+    if resuming:
+        saved = load_checkpoint(run.checkpoint, {MODEL_KEY: model}, {MODEL_KEY: optimizer})
+        loop_state = LoopState.from_json(saved.get("loop", {"step": saved["step"]}))
+        best = dict(saved.get("best") or {})
+        history.truncate(int(saved.get("history_bytes", 0)))
+        say(f"resuming {run.path} from step {loop_state.step}")
+    stopper = None
+    if options["early_stop"]:
+        past = [r["val_loss"] for r in history.records() if r.get("val_loss") is not None]
+        stopper = EarlyStopping(options["early_stop_checks"], options["early_stop_tolerance"], past)
+
+    name = registry.parse_spec(config.spec(("nip",), drop=NIP_SPEC_OPTIONS))[0]
+    say(f"training {name} ({model.count_params():,} parameters) on {dataset.camera} [{runtime.device}] into {run.path}")
+    patches = validation_patches(dataset, options["validation_size"], options["validation_patches"], options["seed"])
+    validator = _Validator(run, runtime, model, patches, options, best, stopper)
+
+    def checkpoint(state: LoopState) -> None:
+        save_checkpoint(
+            run.checkpoint, {MODEL_KEY: model}, {MODEL_KEY: optimizer},
+            {"step": state.step, "loop": state.to_json(), "history_bytes": history.size(), "best": best},
+        )
+        publish_copy(run.checkpoint / f"{MODEL_KEY}.keras", run.last)
+
+    loop = TrainingLoop(
+        run, steps=options["steps"], validate_every=options["validate_every"],
+        checkpoint_every=options["checkpoint_every"], description=name,
+    )
+    if loop_state.step >= options["steps"] or loop_state.stopped:
+        say(f"{run.path} is already complete at step {loop_state.step}")
+    else:
+        batches = runtime.distribute(
+            train_batches(dataset, options["patch_size"], options["batch_size"], options["seed"], start_step=loop_state.step)
+        )
+        step_fn = _train_step(runtime, model, optimizer, options["loss"], options["batch_size"])
+        loop_state = loop.run(loop_state, step_fn, batches, validator, checkpoint)
+
+    final = validator.last or (history.records() or [{}])[-1]
+    return NipResult(
+        run=run,
+        step=loop_state.step,
+        psnr=float(final.get("psnr", float("nan"))),
+        ssim=float(final.get("ssim", float("nan"))),
+        best_step=int(best.get("step", loop_state.step)),
+        best_psnr=float(best.get("psnr", float("nan"))),
+        stopped_early=loop_state.stopped,
+    )
