@@ -23,6 +23,7 @@ COMMANDS = {
     "data": "data",
     "train": "train",
     "develop": "develop",
+    "report": "report",
 }
 
 

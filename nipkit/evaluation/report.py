@@ -1,0 +1,354 @@
+"""`report.md` and figures that compare finished manipulation-detection runs (paper Tables 3-4, Figs. 5-7).
+
+A run folder holds one mode ("fan" = F or "joint" = F+N) and one repeat: summary.json
+(final metrics and confusion matrices), history.jsonl (one JSON object per validation),
+examples.npz (patches for the example figure) and config.yaml. Runs are grouped by
+(mode, NIP, channel) and summarised as mean ± sample standard deviation over repeats.
+
+Example:
+    >>> path, headline = write_report(["runs/paper"])  # doctest: +SKIP
+    >>> headline["F+N · unet · downscale 1:2 → jpeg q50"]["accuracy"]  # doctest: +SKIP
+    0.91
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from nipkit.errors import DataError
+from nipkit.evaluation.figures import (
+    mode_label, plot_confusion, plot_examples, plot_progress, plot_tradeoff, row_percent,
+)
+
+__all__ = ["Run", "Group", "find_runs", "load_run", "group_runs", "write_report", "write_run_figures"]
+
+SUMMARY_KEYS = (
+    "mode", "repeat", "classes", "accuracy", "accuracy_libjpeg", "confusion", "confusion_libjpeg",
+    "image_accuracy", "image_accuracy_libjpeg", "nip", "nip_name", "channel",
+)
+NIP_KEYS = ("psnr", "ssim", "psnr_initial", "ssim_initial")
+HISTORY_KEYS = ("step", "accuracy", "psnr")  # the ones the figures read
+# key -> (heading, scale, decimals); PSNR/SSIM keys are read from summary["nip"]
+METRICS = {
+    "psnr": ("PSNR [dB]", 1, 2),
+    "psnr_initial": ("PSNR before training [dB]", 1, 2),
+    "ssim": ("SSIM", 1, 4),
+    "ssim_initial": ("SSIM before training", 1, 4),
+    "accuracy": ("accuracy [%]", 100, 1),
+    "accuracy_libjpeg": ("accuracy, libjpeg [%]", 100, 1),
+    "image_accuracy": ("image accuracy [%]", 100, 1),
+    "image_accuracy_libjpeg": ("image accuracy, libjpeg [%]", 100, 1),
+}
+MODE_ORDER = {"fan": 0, "joint": 1}
+
+
+@dataclass
+class Run:
+    """One finished run: its folder, summary.json and history.jsonl rows."""
+
+    path: Path
+    summary: dict
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        return self.summary["mode"]
+
+    def metric(self, key: str) -> float:
+        return float(self.summary["nip"][key] if key in NIP_KEYS else self.summary[key])
+
+
+@dataclass
+class Group:
+    """The repeats of one (mode, NIP, channel) combination."""
+
+    mode: str
+    nip_name: str
+    channel: str
+    runs: list[Run]
+
+    @property
+    def label(self) -> str:
+        return f"{mode_label(self.mode)} · {self.nip_name} · {self.channel}"
+
+    def values(self, key: str) -> np.ndarray:
+        return np.array([run.metric(key) for run in self.runs])
+
+    def mean(self, key: str) -> float:
+        return float(self.values(key).mean())
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[Path]:
+    """Run folders (folders holding summary.json) at or anywhere below each path, in order.
+
+    Raises:
+        DataError: a path does not exist or holds no run.
+    """
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            raise DataError(f"{path}: no such folder (give run folders or folders that contain them)")
+        runs = [path] if (path / "summary.json").is_file() else sorted(p.parent for p in path.rglob("summary.json"))
+        if not runs:
+            raise DataError(f"{path}: no summary.json found (a finished run folder holds one)")
+        found += [run for run in runs if run not in found]
+    return found
+
+
+def _parse_object(text: str, where: str) -> dict:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where}: not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{where}: expected a JSON object")
+    return data
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Reads a run folder's summary.json (checked) and history.jsonl (empty when absent).
+
+    Raises:
+        DataError: summary.json is missing, not JSON, lacks a key or its confusion matrices
+            do not match its classes; a history line is not a JSON object with step, accuracy, psnr.
+    """
+    run_dir = Path(run_dir)
+    summary_path = run_dir / "summary.json"
+    summary = _parse_object(_read_text(summary_path), str(summary_path))
+    missing = [k for k in SUMMARY_KEYS if k not in summary] + [
+        f"nip.{k}" for k in NIP_KEYS if k not in (summary.get("nip") or {})
+    ]
+    if missing:
+        raise DataError(f"{summary_path}: missing {', '.join(missing)} (a run summary has {', '.join(SUMMARY_KEYS)})")
+    n = len(summary["classes"])
+    for key in ("confusion", "confusion_libjpeg"):
+        shape = np.array(summary[key], dtype=object).shape  # object dtype: ragged rows give a short shape
+        if shape != (n, n):
+            raise DataError(f"{summary_path}: {key} must be {n}x{n} for {n} classes; got shape {shape}")
+    history_path = run_dir / "history.jsonl"
+    history = []
+    lines = _read_text(history_path).splitlines() if history_path.is_file() else []
+    for i, line in enumerate(lines, 1):
+        if line.strip():
+            history.append(_parse_object(line, f"{history_path}:{i}"))
+            if not all(key in history[-1] for key in HISTORY_KEYS):
+                raise DataError(f"{history_path}:{i}: a validation row needs {', '.join(HISTORY_KEYS)}")
+    return Run(run_dir, summary, history)
+
+
+def _load_examples(run: Run) -> dict[str, np.ndarray] | None:
+    path = run.path / "examples.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as data:
+            examples = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    missing = [key for key in ("manipulated", "channel") if key not in examples]
+    if missing:
+        raise DataError(f"{path}: missing array {', '.join(missing)} (needs manipulated, channel, optional target)")
+    return examples
+
+
+def group_runs(runs: Sequence[Run]) -> list[Group]:
+    """Runs grouped by (mode, NIP, channel), sorted by NIP, channel, then F before F+N."""
+    groups: dict[tuple, Group] = {}
+    for run in runs:
+        key = (run.mode, run.summary["nip_name"], run.summary["channel"])
+        groups.setdefault(key, Group(*key, runs=[])).runs.append(run)
+    for group in groups.values():
+        group.runs.sort(key=lambda run: run.summary["repeat"])
+    return sorted(groups.values(), key=lambda g: (g.nip_name, g.channel, MODE_ORDER.get(g.mode, 2), g.mode))
+
+
+def mean_confusion(runs: Sequence[Run], key: str = "confusion") -> np.ndarray:
+    """The mean over runs of each run's row-normalised confusion matrix, in percent."""
+    classes = runs[0].summary["classes"]
+    for run in runs:
+        if run.summary["classes"] != classes:
+            raise DataError(
+                f"{run.path / 'summary.json'}: classes {run.summary['classes']} differ from "
+                f"{classes} in {runs[0].path / 'summary.json'}"
+            )
+    return np.mean([row_percent(run.summary[key]) for run in runs], axis=0)
+
+
+def _mean_std(values: np.ndarray, scale: float, decimals: int) -> str:
+    values = np.asarray(values) * scale
+    if len(values) == 1:
+        return f"{values[0]:.{decimals}f}"
+    return f"{values.mean():.{decimals}f} ± {values.std(ddof=1):.{decimals}f}"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
+    return lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+
+
+def _group_table(group: Group) -> list[str]:
+    rows = []
+    for key, (heading, scale, decimals) in METRICS.items():
+        values = group.values(key) * scale
+        rows.append([heading, _mean_std(group.values(key), scale, decimals),
+                     f"{values.min():.{decimals}f}", f"{values.max():.{decimals}f}"])
+    return [f"### {group.label} (n = {len(group.runs)})", ""] + _table(["metric", "mean ± std", "min", "max"], rows)
+
+
+def _comparison(groups: Sequence[Group]) -> list[str]:
+    """F vs F+N tables for every (NIP, channel) that has both modes."""
+    by_setup: dict[tuple, dict[str, Group]] = {}
+    for group in groups:
+        by_setup.setdefault((group.nip_name, group.channel), {})[group.mode] = group
+    lines = []
+    for (nip_name, channel), modes in by_setup.items():
+        if not {"fan", "joint"} <= modes.keys():
+            continue
+        fan, joint = modes["fan"], modes["joint"]
+        rows = []
+        for key, (heading, scale, decimals) in METRICS.items():
+            difference = (joint.mean(key) - fan.mean(key)) * scale
+            rows.append([heading, _mean_std(fan.values(key), scale, decimals),
+                         _mean_std(joint.values(key), scale, decimals), f"{difference:+.{decimals}f}"])
+        lines += [f"### {nip_name} · {channel}", ""] + _table(["metric", "F", "F+N", "F+N − F"], rows) + [""]
+    return lines or ["Needs runs of both modes (fan and joint) with the same NIP and channel.", ""]
+
+
+def _confusion_table(percent: np.ndarray, classes: Sequence[str]) -> list[str]:
+    rows = [[name] + [f"{v:.1f}" for v in row] for name, row in zip(classes, percent)]
+    return _table(["true \\ predicted", *classes], rows)
+
+
+def _mode_sections(runs: Sequence[Run], out: Path) -> tuple[list[str], list[str]]:
+    """Per mode: the mean confusion matrices (markdown + PNG) and the example patches (PNG)."""
+    confusion, examples = [], []
+    for mode in sorted({run.mode for run in runs}, key=lambda m: (MODE_ORDER.get(m, 2), m)):
+        mode_runs = sorted((r for r in runs if r.mode == mode), key=lambda r: r.summary["repeat"])
+        classes = mode_runs[0].summary["classes"]
+        label = mode_label(mode)
+        for key, accuracy_key, channel, suffix in (
+            ("confusion", "accuracy", "differentiable channel", ""),
+            ("confusion_libjpeg", "accuracy_libjpeg", "libjpeg channel", "-libjpeg"),
+        ):
+            percent = mean_confusion(mode_runs, key)
+            accuracy = np.mean([r.metric(accuracy_key) for r in mode_runs])
+            title = f"{label}, {channel}: {accuracy:.1%} ({len(mode_runs)} runs)"
+            name = f"confusion-{mode}{suffix}.png"
+            plot_confusion(percent, classes, out / name, title)
+            confusion += [f"### {title}", ""] + _confusion_table(percent, classes) + ["", f"![{title}]({name})", ""]
+        for run in mode_runs:
+            patches = _load_examples(run)
+            if patches is not None:
+                plot_examples(patches, classes, out / f"examples-{mode}.png")
+                examples += [f"### {label} ({run.path.name})", "", f"![examples {label}](examples-{mode}.png)", ""]
+                break
+    return confusion, examples
+
+
+def _runs_table(runs: Sequence[Run], out: Path) -> list[str]:
+    rows = []
+    for run in runs:
+        s = run.summary
+        link = Path(os.path.relpath(run.path, out)).as_posix()
+        rows.append([f"[{run.path.name}]({link})", mode_label(run.mode), s["repeat"], s.get("seed", ""),
+                     s.get("steps", ""), f"{s.get('seconds', float('nan')):.0f}", f"{100 * s['accuracy']:.1f}",
+                     f"{100 * s['accuracy_libjpeg']:.1f}", f"{s['nip']['psnr']:.2f}"])
+    header = ["run", "mode", "repeat", "seed", "steps", "time [s]", "accuracy [%]", "libjpeg [%]", "PSNR [dB]"]
+    return _table(header, rows)
+
+
+def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> tuple[Path, dict[str, dict]]:
+    """Writes report.md, progress.png, tradeoff.png, confusion-<mode>.png and examples-<mode>.png.
+
+    Args:
+        paths: run folders, or folders searched recursively for them.
+        out: the folder to write to; default: the first path's `report/` subfolder.
+
+    Returns:
+        The path of report.md, and the headline figures: group label -> {"n": repeats, and
+        the mean of each metric: "psnr", "ssim", "accuracy", "accuracy_libjpeg", ...} with
+        accuracies as fractions.
+
+    Raises:
+        DataError: a path holds no run, or a run's files cannot be used.
+    """
+    runs = [load_run(path) for path in find_runs(paths)]
+    out = Path(out) if out is not None else Path(paths[0]) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    groups = group_runs(runs)
+    runs = [run for group in groups for run in group.runs]
+
+    plot_progress({_run_name(r, runs): r.history for r in runs}, out / "progress.png",
+                  {_run_name(r, runs): r.mode for r in runs})
+    plot_tradeoff([run.summary for run in runs], out / "tradeoff.png")
+    confusion, examples = _mode_sections(runs, out)
+
+    lines = [
+        "# Manipulation detection report", "",
+        f"{len(runs)} runs in {len(groups)} groups. F = FAN trained on a frozen NIP, F+N = FAN and NIP "
+        "trained jointly. Values are mean ± sample standard deviation over repeats; accuracies are "
+        "measured after the channel, through the differentiable model and through real libjpeg.", "",
+        "## Fidelity and accuracy (paper Table 4)", "",
+    ]
+    for group in groups:
+        lines += _group_table(group) + [""]
+    lines += ["## F vs F+N", ""] + _comparison(groups)
+    lines += ["## Confusion matrices (paper Table 3)", "",
+              "Row-normalised [%], rows = true class; the mean over the runs of each mode.", ""] + confusion
+    lines += ["## Training progress (paper Fig. 6)", "", "![progress](progress.png)", ""]
+    lines += ["## Fidelity-accuracy trade-off (paper Fig. 7)", "", "![tradeoff](tradeoff.png)", ""]
+    if examples:
+        lines += ["## Example patches (paper Figs. 5 and 8)", ""] + examples
+    lines += ["## Runs", ""] + _runs_table(runs, out) + [""]
+    report = out / "report.md"
+    report.write_text("\n".join(lines))
+
+    headline = {g.label: {"n": len(g.runs), **{key: g.mean(key) for key in METRICS}} for g in groups}
+    return report, headline
+
+
+def _run_name(run: Run, runs: Sequence[Run]) -> str:
+    """The folder name, or the full path where two runs share a folder name."""
+    same = sum(r.path.name == run.path.name for r in runs)
+    return run.path.name if same == 1 else str(run.path)
+
+
+def write_run_figures(run_dir: str | Path) -> list[Path]:
+    """Renders one run's own figures into its folder: progress.png, confusion.png,
+    confusion_libjpeg.png and, when examples.npz exists, examples.png.
+
+    Args:
+        run_dir: a finished run folder (holding summary.json).
+
+    Returns:
+        The PNGs written.
+
+    Example:
+        >>> write_run_figures("runs/paper/joint-r0")  # doctest: +SKIP
+    """
+    run = load_run(run_dir)
+    s, path = run.summary, run.path
+    title = f"{mode_label(run.mode)} · {s['nip_name']} · repeat {s['repeat']}"
+    written = [
+        plot_progress({path.name: run.history}, path / "progress.png", {path.name: run.mode}),
+        plot_confusion(s["confusion"], s["classes"], path / "confusion.png",
+                       f"{title}: {s['accuracy']:.1%}"),
+        plot_confusion(s["confusion_libjpeg"], s["classes"], path / "confusion_libjpeg.png",
+                       f"{title}, libjpeg: {s['accuracy_libjpeg']:.1%}"),
+    ]
+    examples = _load_examples(run)
+    if examples is not None:
+        written.append(plot_examples(examples, s["classes"], path / "examples.png"))
+    return written
