@@ -35,9 +35,8 @@ def _call(component: Any, inputs: list, multi: bool, training: bool = False):
 
 
 def _numpy(x: Any) -> list[np.ndarray]:
-    if isinstance(x, (list, tuple)):
-        return [np.asarray(keras.ops.convert_to_numpy(t)) for t in x]
-    return [np.asarray(keras.ops.convert_to_numpy(x))]
+    """Every output (a tensor, or a list or dict of them) as NumPy arrays."""
+    return [np.asarray(keras.ops.convert_to_numpy(t)) for t in keras.tree.flatten(x)]
 
 
 def _assert_close(a: Any, b: Any, atol: float, what: str) -> None:
@@ -111,11 +110,10 @@ def _check_gradient(component, inputs, multi, differentiable: bool) -> None:
     def loss_fn():
         nonlocal target
         xs = [variables[0]] + [keras.ops.convert_to_tensor(x) for x in inputs[1:]] if call_inputs is None else call_inputs
-        out = _call(component, list(xs), multi, training=True)
-        out = out[0] if isinstance(out, (list, tuple)) else out
+        outputs = keras.tree.flatten(_call(component, list(xs), multi, training=True))
         if target is None:
-            target = keras.ops.convert_to_tensor(rng.uniform(0, 1, tuple(out.shape)).astype("float32"))
-        return keras.ops.mean(keras.ops.square(keras.ops.cast(out, "float32") - target))
+            target = [keras.ops.convert_to_tensor(rng.uniform(0, 1, tuple(o.shape)).astype("float32")) for o in outputs]
+        return sum(keras.ops.mean(keras.ops.square(keras.ops.cast(o, "float32") - t)) for o, t in zip(outputs, target))
 
     grads = gradients(loss_fn, variables)
     values = [np.asarray(keras.ops.convert_to_numpy(g)) for g in grads if g is not None]

@@ -19,11 +19,12 @@ from nipkit.errors import NipkitError
 COMMANDS = {
     "list": "list_components",
     "validate": "validate",
-    "jpeg-check": "jpeg_check",
     "data": "data",
     "train": "train",
     "develop": "develop",
     "report": "report",
+    "run": "run",
+    "jpeg-check": "jpeg_check",
 }
 
 

@@ -16,6 +16,7 @@ _MODULES = {
     "DNet": "dnet",
     "FAN": "fan",
     "INet": "inet",
+    "JointModel": "joint",
     "ONet": "onet",
     "UNet": "unet",
 }

@@ -1,0 +1,39 @@
+"""`nipkit run CONFIG [--set k=v ...] [--out DIR] [--resume]`: the joint experiment."""
+from __future__ import annotations
+
+import click
+
+from nipkit.cli.options import out_option, resume_option, set_option
+from nipkit.config import load_config
+
+
+def _headline(results) -> list[str]:
+    lines = [f"{'run':<10} {'accuracy':>9} {'libjpeg':>8} {'image':>6} {'PSNR before → after':>22}"]
+    for result in results:
+        s = result.summary
+        lines.append(
+            f"{result.path.name:<10} {s['accuracy']:>9.3f} {s['accuracy_libjpeg']:>8.3f} {s['image_accuracy']:>6.3f} "
+            f"{s['nip']['psnr_initial']:>10.2f} → {s['nip']['psnr']:.2f} dB"
+        )
+    return lines
+
+
+@click.command("run")
+@click.argument("config", type=click.Path(dir_okay=False))
+@set_option
+@out_option
+@resume_option
+def command(config: str, overrides: tuple[str, ...], out: str | None, resume: bool) -> None:
+    """Run the experiment in CONFIG: (pre-train the NIP,) train F and/or F+N, evaluate, report.
+
+    CONFIG names `data`, `nip`, `manipulations`, `channel`, `fan` and `training` (see
+    `examples/quickstart.yaml`). Each mode and repeat becomes a run folder under the
+    output folder; the comparison goes to OUTPUT/report/report.md. A run killed half-way
+    continues with `--resume`; finished runs are kept.
+    """
+    from nipkit.training.joint import run_experiment
+
+    results, report = run_experiment(load_config(config, overrides), out=out, resume=resume, echo=click.echo)
+    for line in _headline(results):
+        click.echo(line)
+    click.echo(f"report: {report}")

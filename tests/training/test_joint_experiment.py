@@ -1,0 +1,147 @@
+"""`nipkit run`: the joint experiment end to end through the CLI, on tiny patches."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from support import nipkit_executable
+
+TINY = {
+    "data": "demo",
+    "nip": {"type": "inet"},
+    "manipulations": ["sharpen", {"gaussian": {"sigma": 0.83}}],
+    "channel": [{"downscale": {"factor": 2}}, {"jpeg": {"quality": 50, "rounding": "sin"}}],
+    "fan": {"type": "fan", "filters": [8, 8, 8, 8], "dense": [16, 8]},
+    "training": {
+        "mode": ["fan", "joint"], "steps": 4, "batch_size": 2, "patch_size": 48, "validate_every": 2,
+        "validation_patches": 2, "fidelity_patches": 1, "lr_decay_every": 2, "seed": 3,
+    },
+}
+SUMMARY_KEYS = {
+    "mode", "classes", "accuracy", "accuracy_libjpeg", "confusion", "confusion_libjpeg", "image_accuracy",
+    "nip", "steps", "seed", "seconds",
+}
+
+
+def write_config(tmp_path, name="exp.yaml", **changes):
+    config = json.loads(json.dumps(TINY))
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            config[section][field] = value
+        else:
+            config[section] = value
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, demo_data, nipkit_cli):
+    tmp = tmp_path_factory.mktemp("joint")
+    out = tmp / "runs"
+    result = nipkit_cli("run", write_config(tmp), "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_both_modes_write_complete_summaries(finished):
+    out, result = finished
+    for mode in ("fan", "joint"):
+        summary = json.loads((out / f"{mode}-r0" / "summary.json").read_text())
+        assert SUMMARY_KEYS <= set(summary)
+        assert summary["mode"] == mode and summary["classes"] == ["native", "sharpen", "gaussian"]
+        assert summary["steps"] == 4 and summary["seed"] == 3
+        for key in ("accuracy", "accuracy_libjpeg", "image_accuracy"):
+            assert 0.0 <= summary[key] <= 1.0
+        for key in ("confusion", "confusion_libjpeg"):
+            matrix = np.array(summary[key])
+            assert matrix.shape == (3, 3)
+            # every validation patch is counted once per class
+            assert (matrix.sum(axis=1) == matrix.sum() // 3).all()
+        assert np.trace(np.array(summary["confusion"])) / np.sum(summary["confusion"]) == pytest.approx(summary["accuracy"])
+        assert 15 < summary["nip"]["psnr"] < 80 and 0 < summary["nip"]["ssim"] <= 1
+        assert 15 < summary["nip"]["psnr_initial"] < 80
+        history = [json.loads(line) for line in (out / f"{mode}-r0" / "history.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in history] == [0, 2, 4]
+        for name in ("nip.keras", "fan.keras", "progress.png", "confusion.png", "examples.png"):
+            assert (out / f"{mode}-r0" / name).is_file(), name
+    fan = json.loads((out / "fan-r0" / "summary.json").read_text())
+    assert fan["nip"]["psnr"] == pytest.approx(fan["nip"]["psnr_initial"], abs=1e-4), "mode fan must freeze the NIP"
+    assert "report:" in result.stdout and "fan-r0" in result.stdout
+
+
+def test_report_renders(finished):
+    out, _ = finished
+    report = (out / "report" / "report.md").read_text()
+    assert "F+N" in report and "fan-r0" in report
+    with Image.open(out / "report" / "progress.png") as image:
+        assert image.size[0] > 200
+
+
+def test_saved_models_load_with_nipkit(finished):
+    import nipkit
+
+    out, _ = finished
+    fan = nipkit.load_model(out / "joint-r0" / "fan.keras")
+    assert fan.count_params() > 0
+
+
+def test_rerun_keeps_finished_runs(finished, nipkit_cli, tmp_path):
+    out, _ = finished
+    before = (out / "joint-r0" / "summary.json").read_text()
+    result = nipkit_cli("run", write_config(tmp_path), "--out", out, "--resume")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "already finished" in result.stdout
+    assert (out / "joint-r0" / "summary.json").read_text() == before
+
+
+def test_killed_run_resumes_without_gaps(tmp_path, demo_data):
+    config = write_config(tmp_path, training__mode="joint", training__steps=40, training__validate_every=4)
+    out = tmp_path / "runs"
+    process = subprocess.Popen([nipkit_executable(), "run", str(config), "--out", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    state = out / "joint-r0" / "checkpoint" / "state.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if state.exists() and json.loads(state.read_text())["step"] >= 8:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "the run ended before it could be killed: " + process.stderr.read()[-2000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "joint-r0" / "summary.json").exists()
+
+    again = subprocess.run([nipkit_executable(), "run", str(config), "--out", str(out)], capture_output=True, text=True)
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+    resumed = subprocess.run([nipkit_executable(), "run", str(config), "--out", str(out), "--resume"],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    steps = [json.loads(line)["step"] for line in (out / "joint-r0" / "history.jsonl").read_text().splitlines()]
+    assert steps == list(range(0, 41, 4))
+    assert json.loads((out / "joint-r0" / "summary.json").read_text())["steps"] == 40
+
+
+@pytest.mark.parametrize(
+    "change, where",
+    [
+        ({"manipulations": ["sharpen", "gausian"]}, "manipulations[1]"),
+        ({"manipulations": ["sharpen", {"gaussian": {"sigmaa": 1.0}}]}, "manipulations[1].gaussian.sigmaa"),
+        ({"channel": [{"downscale": {"factor": 2}}, {"jpeg": {"quality": 0}}]}, "channel[1].jpeg.quality"),
+    ],
+)
+def test_bad_config_is_one_located_line(tmp_path, nipkit_cli, change, where):
+    path = write_config(tmp_path, **change)
+    result = nipkit_cli("run", path, "--out", tmp_path / "runs")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and where in lines[0], result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
