@@ -41,6 +41,7 @@ setup(
     install_requires=[
         "keras>=3.3",
         "tensorflow>=2.16",
+        "tensorboard>=2.16",  # TensorFlow 2.21 no longer installs it; training logs need it
         "numpy>=1.24",
         "scipy>=1.10",
         "rawpy>=0.19",
