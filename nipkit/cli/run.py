@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from nipkit.cli.options import out_option, resume_option, set_option
+from nipkit.cli.options import training_run_options
 from nipkit.config import load_config
 
 
@@ -19,10 +19,7 @@ def _headline(results) -> list[str]:
 
 
 @click.command("run")
-@click.argument("config", type=click.Path(dir_okay=False))
-@set_option
-@out_option
-@resume_option
+@training_run_options
 def command(config: str, overrides: tuple[str, ...], out: str | None, resume: bool) -> None:
     """Run the experiment in CONFIG: (pre-train the NIP,) train F and/or F+N, evaluate, report.
 

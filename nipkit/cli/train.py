@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from nipkit.cli.options import out_option, resume_option, set_option
+from nipkit.cli.options import training_run_options
 from nipkit.config import load_config
 
 
@@ -29,10 +29,7 @@ def _summary(result) -> list[str]:
 
 
 @command.command("nip")
-@click.argument("config", type=click.Path(dir_okay=False))
-@set_option
-@out_option
-@resume_option
+@training_run_options
 def nip(config: str, overrides: tuple[str, ...], out: str | None, resume: bool) -> None:
     """Pre-train a NIP to reproduce the dataset's target developer.
 
