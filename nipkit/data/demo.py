@@ -6,9 +6,10 @@ pair; scikit-learn's china and flower; matplotlib's grace_hopper; about 2.5 MP i
 each cropped to even sides) are turned into sensor data following Brooks et al.
 (CVPR 2019): inverse tone curve 0.5 − sin(asin(1 − 2x)/3), inverse gamma (x^2.2), the
 camera's inverse colour matrix, inverse white-balance gains (red 1.9–2.4, blue 1.5–1.9),
-mosaicking to the camera's CFA, and shot/read noise (shot in [1e-4, 1.2e-2] log-uniform,
-log read = 2.18·log shot + 1.2 + N(0, 0.26)). Each photo becomes a real DNG that libraw
-reads bit for bit, and each camera's folder of DNGs is prepared by exactly the code that
+the camera's optics (a Gaussian blur of σ = 1 px), mosaicking to the camera's CFA, and
+the shot/read noise of a camera at low ISO (shot in [1e-4, 1e-3] log-uniform, log read =
+2.18·log shot + 1.2 + N(0, 0.26)). Each photo becomes a real DNG that libraw reads bit for
+bit, and each camera's folder of DNGs is prepared by exactly the code that
 prepares real RAW photos. No flipped or cropped copies are added: every camera has the
 same nine photos, with its own gains and noise.
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from scipy import ndimage
 from tqdm import tqdm
 
 from nipkit.data.dng import write_dng
@@ -51,7 +53,7 @@ __all__ = [
     "demo_dataset",
 ]
 
-DEMO_VERSION = 1  # bump when the demo's output changes, so old caches are not reused
+DEMO_VERSION = 2  # bump when the demo's output changes, so old caches are not reused
 DEMO_PHOTOS = (
     "astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "motorcycle_right",
     "china", "flower", "grace_hopper",
@@ -70,6 +72,9 @@ class VirtualCamera:
         black_level: black level of R, Gr, Gb and B.
         white_level: the saturation value.
         camera_from_srgb: (3, 3) linear sRGB -> camera RGB, rows summing to 1.
+        optical_blur: σ in pixels of the Gaussian point spread standing in for the lens and
+            the anti-aliasing filter (the bundled photos are sharper per pixel than what
+            a real sensor records).
     """
 
     name: str
@@ -78,6 +83,7 @@ class VirtualCamera:
     black_level: tuple[int, int, int, int]
     white_level: int
     camera_from_srgb: tuple[tuple[float, float, float], ...]
+    optical_blur: float = 1.0
 
     @property
     def xyz_to_camera(self) -> np.ndarray:
@@ -159,7 +165,7 @@ def _mosaic(image: np.ndarray, cfa: str) -> np.ndarray:
 
 
 def unprocess(
-    srgb: np.ndarray, camera: VirtualCamera, rng: np.random.Generator, noise: bool = True
+    srgb: np.ndarray, camera: VirtualCamera, rng: np.random.Generator, noise: bool = True, optics: bool = True
 ) -> tuple[np.ndarray, tuple[float, float, float]]:
     """Turns an sRGB photo into the sensor values `camera` would have recorded.
 
@@ -168,6 +174,7 @@ def unprocess(
         camera: the virtual camera.
         rng: draws the white-balance gains, then the noise levels and the noise.
         noise: add shot/read noise.
+        optics: blur with the camera's point spread (`camera.optical_blur`).
 
     Returns:
         (uint16 (h, w) sensor values with the camera's black and white levels, the
@@ -175,10 +182,13 @@ def unprocess(
     """
     linear = np.maximum(inverse_tone_curve(srgb), 1e-8) ** 2.2
     camera_rgb = np.clip(linear @ np.asarray(camera.camera_from_srgb).T, 0.0, 1.0)
+    if optics:
+        sigma = (camera.optical_blur, camera.optical_blur, 0.0)
+        camera_rgb = ndimage.gaussian_filter(camera_rgb, sigma=sigma, mode="reflect")
     wb = (float(rng.uniform(1.9, 2.4)), 1.0, float(rng.uniform(1.5, 1.9)))
     mosaic = _mosaic(camera_rgb / np.asarray(wb), camera.cfa)
     if noise:
-        log_shot = rng.uniform(np.log(1e-4), np.log(1.2e-2))
+        log_shot = rng.uniform(np.log(1e-4), np.log(1e-3))
         log_read = 2.18 * log_shot + 1.20 + rng.normal(0.0, 0.26)
         variance = np.exp(log_shot) * mosaic + np.exp(log_read)
         mosaic = mosaic + rng.normal(0.0, 1.0, mosaic.shape) * np.sqrt(variance)

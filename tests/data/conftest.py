@@ -48,7 +48,7 @@ def bayer_dng():
 
 @pytest.fixture
 def photo_dng():
-    """Writes a noise-free DNG of a real photo's crop; returns the sRGB crop in [0, 1].
+    """Writes a noise- and blur-free DNG of a real photo's crop; returns the sRGB crop in [0, 1].
 
     Call: photo_dng(path, photo="astronaut", size=(96, 128), offset=(100, 100), camera=0, model=None).
     """
@@ -57,7 +57,7 @@ def photo_dng():
         cam = DEMO_CAMERAS[camera]
         top, left = offset
         srgb = load_photo(photo)[top : top + size[0], left : left + size[1]].astype(np.float64) / 255.0
-        sensor, wb = unprocess(srgb, cam, np.random.default_rng(seed), noise=False)
+        sensor, wb = unprocess(srgb, cam, np.random.default_rng(seed), noise=False, optics=False)
         write_dng(
             path, sensor, cfa=cam.cfa, black_level=cam.black_level, white_level=cam.white_level,
             wb=wb, color_matrix=cam.xyz_to_camera, make="nipkit", model=model or cam.model,

@@ -41,7 +41,7 @@ def test_cameras_differ():
 def test_unprocess_without_noise_is_the_brooks_chain(positions):
     camera = DEMO_CAMERAS[1]
     srgb = np.random.default_rng(0).random((8, 10, 3))
-    sensor, wb = unprocess(srgb, camera, np.random.default_rng(5), noise=False)
+    sensor, wb = unprocess(srgb, camera, np.random.default_rng(5), noise=False, optics=False)
     assert 1.9 <= wb[0] <= 2.4 and wb[1] == 1.0 and 1.5 <= wb[2] <= 1.9
     # the same chain written as one expression per pixel
     linear = (0.5 - np.sin(np.arcsin(1 - 2 * srgb) / 3)) ** 2.2
@@ -50,6 +50,24 @@ def test_unprocess_without_noise_is_the_brooks_chain(positions):
         values = camera_rgb[row::2, col::2, colour]
         expected = np.round(black + values * (camera.white_level - black))
         assert np.array_equal(sensor[row::2, col::2], expected)
+
+
+def test_optics_blur_attenuates_stripes_like_a_gaussian():
+    camera = DEMO_CAMERAS[0]
+    period, sigma = 8, camera.optical_blur
+    x = np.arange(64)
+    srgb = np.broadcast_to((0.5 + 0.2 * np.sin(2 * np.pi * x / period))[None, :, None], (16, 64, 3))
+    sharp, _ = unprocess(srgb, camera, np.random.default_rng(0), noise=False, optics=False)
+    blurred, _ = unprocess(srgb, camera, np.random.default_rng(0), noise=False, optics=True)
+
+    def fundamental(sensor):  # red samples sit on every other column: period / 2 samples
+        row = sensor[8, 0::2].astype(float)
+        return np.abs(np.fft.rfft(row - row.mean()))[len(row) * 2 // period]
+
+    # a Gaussian of σ px passes a sinusoid of frequency f by exp(-2 π² σ² f²)
+    expected = np.exp(-2 * np.pi**2 * sigma**2 / period**2)
+    assert fundamental(blurred) / fundamental(sharp) == pytest.approx(expected, rel=0.03)
+    assert blurred.mean() == pytest.approx(sharp.mean(), rel=0.01)
 
 
 def test_noise_follows_the_seed():
@@ -78,14 +96,14 @@ def test_demo_dngs_are_read_like_real_files(tmp_path):
 def test_resolve_data(tmp_path, monkeypatch):
     monkeypatch.setenv("NIPKIT_CACHE", str(tmp_path / "cache"))
     path = resolve_data("demo:sim-b")
-    assert path == tmp_path / "cache" / "demo-v1-seed0" / "sim-b"
+    assert path == tmp_path / "cache" / "demo-v2-seed0" / "sim-b"
     index = json.loads((path / "dataset.json").read_text())
     assert index["cfa"] == "bggr" and len(index["images"]) == len(DEMO_PHOTOS)
     assert (len(index["train"]), len(index["validation"])) == (7, 2)
     stamp = (path / "dataset.json").stat().st_mtime_ns
     assert resolve_data("demo:sim-b") == path and (path / "dataset.json").stat().st_mtime_ns == stamp
     assert resolve_data(str(path)) == path and resolve_data(path) == path
-    assert not (tmp_path / "cache" / "demo-v1-seed0" / "sim-a").exists()
+    assert not (tmp_path / "cache" / "demo-v2-seed0" / "sim-a").exists()
 
     with pytest.raises(DataError, match="demo camera 'sim-z' does not exist; allowed: sim-a, sim-b"):
         resolve_data("demo:sim-z")
