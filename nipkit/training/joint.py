@@ -83,8 +83,6 @@ class _Experiment:
             nip = config.build(("nip",), registry.models, drop=NIP_SPEC_OPTIONS, cfa=dataset.cfa, color_matrix=colour)
             manipulations = [config.build(("manipulations", i), registry.layers) for i in range(len(self.classes) - 1)]
             channel = [config.build(("channel", i), registry.layers) for i in range(len(config.get(("channel",)) or []))]
-            if config.get(("fan",)) is None:
-                config.set(("fan",), "fan")
             fan = config.build(("fan",), registry.models, n_classes=len(self.classes))
             if getattr(fan, "n_classes", len(self.classes)) != len(self.classes):
                 raise config.error(("fan",), f"n_classes must be {len(self.classes)} (native + {len(manipulations)} manipulations)")
@@ -111,6 +109,12 @@ class _Experiment:
     def nip_input(self, raw, rgb):
         """What the NIP develops: the RAW stack, or the RGB target for ONet."""
         return rgb if self.rgb_input else raw
+
+
+def _default_fan(config: Config) -> None:
+    """Writes the default FAN into a config that names none, before any run stores it."""
+    if config.get(("fan",)) is None:
+        config.set(("fan",), "fan")
 
 
 def _schedule(rate: float, options: dict) -> keras.optimizers.schedules.LearningRateSchedule:
@@ -250,6 +254,7 @@ def train_joint(
         The run's RunResult.
     """
     say = echo or (lambda line: None)
+    _default_fan(config)
     options = training_options(config, JOINT_TRAINING)
     seed = options["seed"] + repeat
     run = RunFolder(out)
@@ -372,6 +377,7 @@ def run_experiment(
     if config_kind(config) != "experiment":
         raise ConfigError(f"{config.source}: a NIP-training config (no manipulations); use `nipkit train nip`")
     validate(config)
+    _default_fan(config)
     options = training_options(config, JOINT_TRAINING)
     root = Path(out) if out is not None else default_output(config)
     root.mkdir(parents=True, exist_ok=True)

@@ -145,3 +145,19 @@ def test_bad_config_is_one_located_line(tmp_path, nipkit_cli, change, where):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and where in lines[0], result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_default_fan_resumes_in_every_mode(tmp_path, demo_data, nipkit_cli):
+    """A config without `fan:` stores the default FAN in every run, so each one resumes."""
+    config = json.loads(json.dumps(TINY))
+    del config["fan"]
+    config["training"].update(steps=2, validate_every=2, mode=["fan", "joint"])
+    path = tmp_path / "nofan.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    out = tmp_path / "runs"
+    assert nipkit_cli("run", path, "--out", out).returncode == 0
+    for mode in ("fan", "joint"):
+        assert yaml.safe_load((out / f"{mode}-r0" / "config.yaml").read_text())["fan"] == "fan"
+    (out / "joint-r0" / "summary.json").unlink()  # as if the last run had been killed
+    resumed = nipkit_cli("run", path, "--out", out, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
