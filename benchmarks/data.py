@@ -7,7 +7,9 @@ Prints a table and writes JSON.
 
 Usage:
     python benchmarks/data.py [--data demo] [--patch 128] [--batch 20] [--steps 200]
-                              [--no-variance-rule] [--out benchmarks/results]
+                              [--no-variance-rule] [--quick] [--out benchmarks/results]
+
+`--quick` (a smoke test): 20 batches of 4 patches of 64².
 
 Columns: patches/s (batch × batches / seconds, after 10 warm-up batches), resident memory
 before the first batch and the process's peak resident set (both include TensorFlow
@@ -16,28 +18,15 @@ itself); the difference is what the pipeline's buffers and memory maps cost.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import sys
 import time
 from pathlib import Path
 
+from common import current_rss_mib, fill_defaults, format_table, peak_rss_mib, write_json
+
 WARMUP = 10
-
-
-def _rss_mib() -> float:
-    """Current resident set size in MiB (Linux /proc, else the peak so far)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError):
-        return _peak_mib()
-
-
-def _peak_mib() -> float:
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+FULL = {"patch": 128, "batch": 20, "steps": 200}
+QUICK = {"patch": 64, "batch": 4, "steps": 20}
 
 
 def _patches_per_s(next_batch, batch: int, steps: int) -> float:
@@ -52,12 +41,13 @@ def _patches_per_s(next_batch, batch: int, steps: int) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="demo", help="data spec: demo, demo:<camera> or a prepared folder")
-    parser.add_argument("--patch", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--patch", type=int, help="RGB patch side (128; --quick 64)")
+    parser.add_argument("--batch", type=int, help="patches per batch (20; --quick 4)")
+    parser.add_argument("--steps", type=int, help="timed batches (200; --quick 20)")
     parser.add_argument("--no-variance-rule", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="a smoke test: 20 batches of 4 patches of 64²")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    args = parser.parse_args(argv)
+    args = fill_defaults(parser.parse_args(argv), FULL, QUICK)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -67,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
 
     data = Dataset(resolve_data(args.data))
     rule = not args.no_variance_rule
-    rss_before = _rss_mib()
+    rss_before = current_rss_mib() or peak_rss_mib()
 
     pipeline = iter(train_batches(data, args.patch, args.batch, seed=0, variance_rule=rule))
     tf_rate = _patches_per_s(lambda: next(pipeline), args.batch, args.steps)
@@ -88,20 +78,16 @@ def main(argv: list[str] | None = None) -> None:
         "tf_data_patches_per_s": round(tf_rate, 1),
         "numpy_serial_patches_per_s": round(numpy_rate, 1),
         "rss_before_mib": round(rss_before, 1),
-        "peak_rss_mib": round(_peak_mib(), 1),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
     }
     rows = [
         ("train_batches (tf.data)", f"{tf_rate:,.0f}"),
         ("PatchSampler.batch (serial numpy)", f"{numpy_rate:,.0f}"),
     ]
     print(f"{data.camera}: {len(data.train)} training photos, {args.patch}² patches, batch {args.batch}, {os.cpu_count()} CPUs")
-    print(f"{'pipeline':<36} {'patches/s':>10}")
-    for name, rate in rows:
-        print(f"{name:<36} {rate:>10}")
+    print(format_table([("pipeline", "<"), ("patches/s", ">")], rows))
     print(f"resident memory before the first batch {rss_before:,.0f} MiB, peak {result['peak_rss_mib']:,.0f} MiB")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "data.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out / 'data.json'}")
+    write_json(args.out, "data.json", result)
 
 
 if __name__ == "__main__":

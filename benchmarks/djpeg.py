@@ -13,6 +13,10 @@ qualities 10..90, mean PSNR of "round" vs Pillow (targets: ≥ 50 dB for 4:4:4, 
 
 Usage:
     python benchmarks/djpeg.py [--out benchmarks/results/djpeg.json] [--batch 64] [--repeats 10]
+                               [--skip-accuracy] [--quick]
+
+`--quick` (a smoke test): 4:2:0 with `sin` rounding beside Pillow only, batch 8, best of 2,
+no accuracy tables.
 """
 from __future__ import annotations
 
@@ -20,12 +24,10 @@ import argparse
 import json
 import math
 import os
-import platform
-import resource
-import subprocess
 import sys
 import time
-from pathlib import Path
+
+from common import current_rss_mib, fill_defaults, format_table, machine_info, peak_rss_mib, run_worker, write_json
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,20 +37,9 @@ SPEED_CONFIGS = [
 ACCURACY_SIZES = (128, 256)
 TARGET_AGREEMENT_DB = {"4:4:4": 50.0, "4:2:0": 47.0}
 TARGET_TRAIN_RATE = 600.0
-
-
-def _rss_mib() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _current_rss_mib() -> float | None:
-    """Resident memory now (after the runs: without the XLA compiler's transient peak)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+FULL = {"batch": 64, "repeats": 10}
+QUICK = {"batch": 8, "repeats": 2}
+QUICK_CONFIGS = [{"subsampling": "4:2:0", "rounding": "sin"}]
 
 
 def _crops(batch: int, size: int):
@@ -79,14 +70,14 @@ def worker(config: dict) -> dict:
     import numpy as np
 
     images = _crops(config["batch"], config["size"])
-    baseline = _rss_mib()
+    baseline = peak_rss_mib()
     n = len(images)
     if config["rounding"] == "pillow":
         from nipkit.evaluation.libjpeg import roundtrip
 
         t = _best(lambda: roundtrip(images, 50, config["subsampling"]), config["repeats"])
         return {**config, "forward": n / t["wall_s"], "forward_cpu": n / t["cpu_s"],
-                "peak_rss_mib": _rss_mib(), "baseline_rss_mib": baseline, "final_rss_mib": _current_rss_mib()}
+                "peak_rss_mib": peak_rss_mib(), "baseline_rss_mib": baseline, "final_rss_mib": current_rss_mib()}
 
     import tensorflow as tf
 
@@ -108,25 +99,19 @@ def worker(config: dict) -> dict:
     assert np.all(np.isfinite(forward_backward(x).numpy()))
     return {**config, "forward": n / t_fwd["wall_s"], "forward_cpu": n / t_fwd["cpu_s"],
             "forward_backward": n / t_train["wall_s"], "forward_backward_cpu": n / t_train["cpu_s"],
-            "peak_rss_mib": _rss_mib(), "baseline_rss_mib": baseline, "final_rss_mib": _current_rss_mib()}
-
-
-def run_worker(config: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(config)],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+            "peak_rss_mib": peak_rss_mib(), "baseline_rss_mib": baseline, "final_rss_mib": current_rss_mib()}
 
 
 def speed_table(rows: list[dict]) -> str:
     pillow = {r["subsampling"]: r["forward"] for r in rows if r["rounding"] == "pillow"}
-    lines = [f"{'subsampling':<11}  {'rounding':<8}  {'fwd img/s':>9}  {'fwd/Pillow':>10}  {'fwd+bwd img/s':>13}"
-             f"  {'peak RSS MiB':>12}  {'(+ over start)':>14}  {'RSS after MiB':>13}"]
-    for r in rows:
-        train = f"{r['forward_backward']:>13.0f}" if "forward_backward" in r else f"{'-':>13}"
-        lines.append(f"{r['subsampling']:<11}  {r['rounding']:<8}  {r['forward']:>9.0f}  "
-                     f"{r['forward'] / pillow[r['subsampling']]:>10.2f}  {train}  {r['peak_rss_mib']:>12.0f}  "
-                     f"{r['peak_rss_mib'] - r['baseline_rss_mib']:>14.0f}  {r['final_rss_mib'] or math.nan:>13.0f}")
-    return "\n".join(lines)
+    columns = [("subsampling", "<"), ("rounding", "<"), ("fwd img/s", ">"), ("fwd/Pillow", ">"), ("fwd+bwd img/s", ">"),
+               ("peak RSS MiB", ">"), ("(+ over start)", ">"), ("RSS after MiB", ">")]
+    cells = [[
+        r["subsampling"], r["rounding"], f"{r['forward']:.0f}", f"{r['forward'] / pillow[r['subsampling']]:.2f}",
+        f"{r['forward_backward']:.0f}" if "forward_backward" in r else "-", f"{r['peak_rss_mib']:.0f}",
+        f"{r['peak_rss_mib'] - r['baseline_rss_mib']:.0f}", f"{r['final_rss_mib'] or math.nan:.0f}",
+    ] for r in rows]
+    return format_table(columns, cells)
 
 
 def accuracy(progress: bool) -> list[dict]:
@@ -148,29 +133,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results/djpeg.json",
                         help="JSON file, or a folder to write djpeg.json into")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batch", type=int, help="images per batch (64; --quick 8)")
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, help="timed runs, the best is kept (10; --quick 2)")
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke test: 4:2:0 sin rounding and Pillow only, small batch, no accuracy tables")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
+    fill_defaults(args, FULL, QUICK)
 
     from nipkit.cli.jpeg_check import format_rows
 
     common = {"batch": args.batch, "size": args.size, "repeats": args.repeats}
+    configs = QUICK_CONFIGS if args.quick else SPEED_CONFIGS
+    subsamplings = sorted({c["subsampling"] for c in configs}, key=list(TARGET_AGREEMENT_DB).index)
     speed = []
-    for config in [{"subsampling": s, "rounding": "pillow"} for s in TARGET_AGREEMENT_DB] + SPEED_CONFIGS:
-        speed.append(run_worker({**config, **common}))
+    for config in [{"subsampling": s, "rounding": "pillow"} for s in subsamplings] + configs:
+        speed.append(run_worker(__file__, ["--worker", json.dumps({**config, **common})]))
         print(f"  measured {config['subsampling']} {config['rounding']}", file=sys.stderr, flush=True)
     print(f"Throughput, batch {args.batch} of {args.size}x{args.size}, {os.cpu_count()} CPUs, "
           f"XLA-compiled (tf.function(jit_compile=True)); Pillow: encode+decode q50, one thread; "
           f"load average at end {os.getloadavg()[0]:.1f}")
     print(speed_table(speed))
 
-    tables = [] if args.skip_accuracy else accuracy(progress=sys.stderr.isatty())
+    tables = [] if args.skip_accuracy or args.quick else accuracy(progress=sys.stderr.isatty())
     for table in tables:
         agreement = min(r["agreement"] for r in table["rows"])
         target = TARGET_AGREEMENT_DB[table["subsampling"]]
@@ -179,19 +169,15 @@ def main() -> None:
               f"{'met' if agreement >= target else 'MISSED'})")
         print(format_rows(table["rows"]))
 
-    out = Path(args.out)
-    out = out if out.suffix == ".json" else out / "djpeg.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_end": os.getloadavg()[0]},
+        "machine": {**machine_info(), "load_average_end": os.getloadavg()[0]},
         "targets": {"agreement_db": TARGET_AGREEMENT_DB, "forward_backward_img_s": TARGET_TRAIN_RATE,
                     "forward_vs_pillow": 1 / 3},
         "speed": speed,
         "accuracy": [{**t, "rows": [{k: _finite(v) for k, v in r.items()} for r in t["rows"]]} for t in tables],
     }
-    out.write_text(json.dumps(payload, indent=2))
-    print(f"\nwrote {out}")
+    print()
+    write_json(args.out, "djpeg.json", payload)
 
 
 if __name__ == "__main__":

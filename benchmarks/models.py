@@ -7,7 +7,9 @@ cross-entropy; both with Adam, as in the paper. Prints a table and writes JSON.
 
 Usage:
     python benchmarks/models.py [--out benchmarks/results] [--models inet,unet,dnet,onet,fan]
-                                [--iters 5] [--batch 20]
+                                [--iters 5] [--batch 20] [--quick]
+
+`--quick` (a smoke test): INet only, batch 2, 1 timed iteration.
 
 Columns: forward ms per 128² patch (a batch of `--batch` patches, divided by the batch),
 train-step ms at that batch size (and it/s; the paper's K80 figures: INet 8.80, UNet 1.75,
@@ -18,15 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import subprocess
 import sys
 import time
-from pathlib import Path
+
+from common import fill_defaults, format_table, peak_memory_mib, reset_peak_memory, run_worker, write_json
 
 PATCH = 128
 PAPER_IT_S = {"inet": 8.80, "unet": 1.75, "dnet": 0.66}
+FULL = {"models": "inet,unet,dnet,onet,fan", "iters": 5, "batch": 20}
+QUICK = {"models": "inet", "iters": 1, "batch": 2}
 
 
 def _median_ms(fn, iters: int) -> float:
@@ -47,7 +49,6 @@ def run_one(name: str, iters: int, batch: int) -> dict:
 
     from nipkit import registry
 
-    gpus = tf.config.list_physical_devices("GPU")
     model = registry.models.build(name)
     rng = np.random.default_rng(0)
     if name in ("fan", "onet"):  # RGB input
@@ -75,16 +76,10 @@ def run_one(name: str, iters: int, batch: int) -> dict:
         optimizer.apply(grads, model.trainable_variables)
         return loss
 
-    if gpus:
-        tf.config.experimental.reset_memory_stats("GPU:0")
+    reset_peak_memory(tf)
     forward_ms = _median_ms(lambda: forward().numpy(), iters)
     train_ms = _median_ms(lambda: train_step().numpy(), iters) if params else None
-    if gpus:
-        peak_mib = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
-        device = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-    else:
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        device = f"CPU ({os.cpu_count()} cores)"
+    peak_mib, device = peak_memory_mib(tf)
     return {
         "model": name,
         "trainable_params": params,
@@ -106,38 +101,32 @@ def _fmt(value, spec: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results", help="folder for models.json")
-    parser.add_argument("--models", default="inet,unet,dnet,onet,fan")
-    parser.add_argument("--iters", type=int, default=5, help="timed iterations after a warm-up")
-    parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--models", help="comma-separated (inet,unet,dnet,onet,fan; --quick inet)")
+    parser.add_argument("--iters", type=int, help="timed iterations after a warm-up (5; --quick 1)")
+    parser.add_argument("--batch", type=int, help="patches per batch (20; --quick 2)")
+    parser.add_argument("--quick", action="store_true", help="a smoke test: INet only, batch 2, 1 iteration")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    fill_defaults(args, FULL, QUICK)
 
     if args.worker:
         print(json.dumps(run_one(args.worker, args.iters, args.batch)))
         return
 
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     rows = []
     for name in args.models.split(","):
-        cmd = [sys.executable, __file__, "--worker", name, "--iters", str(args.iters), "--batch", str(args.batch)]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        rows.append(run_worker(__file__, ["--worker", name, "--iters", str(args.iters), "--batch", str(args.batch)]))
         print(f"measured {name}", file=sys.stderr)
 
-    header = "| model | trainable params | forward ms / 128² patch | train step ms (batch {b}) | it/s | paper K80 it/s | peak MiB |"
+    columns = [("model", "<"), ("trainable params", ">"), ("forward ms / 128² patch", ">"),
+               (f"train step ms (batch {args.batch})", ">"), ("it/s", ">"), ("paper K80 it/s", ">"), ("peak MiB", ">")]
+    cells = [[
+        r["model"], f"{r['trainable_params']:,}", f"{r['forward_ms_per_patch']:.2f}", _fmt(r["train_step_ms"], ".0f"),
+        _fmt(r["train_it_per_s"], ".2f"), _fmt(r["paper_k80_it_per_s"], ".2f"), f"{r['peak_memory_mib']:.0f}",
+    ] for r in rows]
     print(f"device: {rows[0]['device']}, {args.iters} timed iterations (median)")
-    print(header.format(b=args.batch))
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(
-            f"| {r['model']} | {r['trainable_params']:,} | {r['forward_ms_per_patch']:.2f} | "
-            f"{_fmt(r['train_step_ms'], '.0f')} | {_fmt(r['train_it_per_s'], '.2f')} | "
-            f"{_fmt(r['paper_k80_it_per_s'], '.2f')} | {r['peak_memory_mib']:.0f} |"
-        )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "models.json").write_text(json.dumps(rows, indent=2))
-    print(f"wrote {out / 'models.json'}")
+    print(format_table(columns, cells))
+    write_json(args.out, "models.json", rows)
 
 
 if __name__ == "__main__":

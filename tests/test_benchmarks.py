@@ -1,0 +1,70 @@
+"""The benchmark scripts run end to end and write their JSON (timings are never asserted)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+TRAINING_FIGURES = ("step_ms", "iteration_ms", "it_per_s", "images_per_s", "gflop_per_step", "achieved_gflop_s",
+                    "matmul_gflop_s", "matmul_ratio", "peak_memory_mib")
+
+pytestmark = pytest.mark.slow
+
+
+def _run(script: str, *args: str) -> None:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _positive(row: dict, keys) -> None:
+    for key in keys:
+        assert isinstance(row[key], (int, float)) and math.isfinite(row[key]) and row[key] > 0, (key, row[key])
+
+
+def _check_training(payload: dict, expected: list[tuple[str, str]]) -> None:
+    assert [(r["step"], r["nip"]) for r in payload["rows"]] == expected
+    assert payload["machine"]["cpus"] > 0 and payload["machine"]["tensorflow"]
+    for row in payload["rows"]:
+        _positive(row, TRAINING_FIGURES)
+        assert 0 <= row["input_wait_share"] < 1
+        assert row["steps"] == 2 and row["batch"] == 2
+    joint = [r for r in payload["rows"] if r["step"] == "joint"]
+    assert all(r["classes"] == 5 and r["patch"] == 2 * r["fan_input"] for r in joint)
+
+
+def test_training_benchmark_writes_its_figures(tmp_path):
+    _run("training.py", "--quick", "--steps", "2", "--out", str(tmp_path))
+    payload = json.loads((tmp_path / "training.json").read_text())
+    _check_training(payload, [("pretrain", "inet"), ("pretrain", "unet"), ("pretrain", "dnet"), ("joint", "unet")])
+    # the same mathematics costs more with a larger model: UNet's step outweighs INet's
+    flops = {r["nip"]: r["gflop_per_step"] for r in payload["rows"] if r["step"] == "pretrain"}
+    assert flops["unet"] > 10 * flops["inet"]
+
+
+def test_run_all_gathers_every_benchmark(tmp_path):
+    _run("run_all.py", "--quick", "--out", str(tmp_path))
+    gathered = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert gathered["failed"] == [] and gathered["quick"] is True
+    for name in ("djpeg", "models", "data", "training"):
+        assert json.loads((tmp_path / f"{name}.json").read_text()) == gathered[name]
+        assert gathered["seconds"][name] > 0
+
+    speed = {(r["subsampling"], r["rounding"]): r for r in gathered["djpeg"]["speed"]}
+    assert set(speed) == {("4:2:0", "pillow"), ("4:2:0", "sin")}
+    _positive(speed["4:2:0", "pillow"], ("forward", "peak_rss_mib"))
+    _positive(speed["4:2:0", "sin"], ("forward", "forward_backward", "peak_rss_mib"))
+    models = {r["model"]: r for r in gathered["models"]}
+    assert set(models) == {"inet"}
+    for row in models.values():
+        _positive(row, ("forward_ms_per_patch", "train_step_ms", "train_it_per_s", "peak_memory_mib"))
+    _positive(gathered["data"], ("tf_data_patches_per_s", "numpy_serial_patches_per_s", "peak_rss_mib"))
+    _check_training(gathered["training"], [("pretrain", "inet"), ("joint", "inet")])
