@@ -1,7 +1,7 @@
 """The `nipkit` command: a click group whose subcommands are imported on first use.
 
 Each subcommand lives in its own module of `nipkit.cli` and exposes `command`; this keeps
-`nipkit --help` and `nipkit list` free of TensorFlow's start-up time.
+`nipkit --version`, `nipkit data` and `nipkit report` free of TensorFlow's start-up time.
 """
 from __future__ import annotations
 
@@ -27,8 +27,7 @@ COMMANDS = {
     "jpeg-check": "jpeg_check",
 }
 
-
-# Commands whose work needs TensorFlow; the others (data, report) start faster without it.
+# Commands that never need TensorFlow; they start without importing it.
 NO_TENSORFLOW = {"data", "report"}
 
 
@@ -68,11 +67,9 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nipkit")
 @click.option("--traceback", is_flag=True, help="Show the full traceback of errors.")
-@click.pass_context
-def cli(ctx: click.Context, traceback: bool) -> None:
+def cli(traceback: bool) -> None:
     """nipkit: neural imaging pipelines optimised for photo provenance."""
-    ctx.ensure_object(dict)
-    ctx.obj["traceback"] = traceback
+    # `main` reads --traceback itself: errors must be caught outside click.
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> str:
