@@ -348,6 +348,12 @@ def _final_summary(run: RunFolder, exp: _Experiment, evaluator: _Evaluator, mode
     return summary
 
 
+def _finished_summary(path: Path) -> dict | None:
+    """The summary of a finished run folder, or None."""
+    summary = path / SUMMARY
+    return json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else None
+
+
 def _pretrain(config: Config, out: Path, resume: bool, echo) -> Path | None:
     """Pre-trains the NIP when the config has a `pretrain:` section; returns best.keras."""
     if config.get(("pretrain",)) is None:
@@ -369,7 +375,8 @@ def run_experiment(
     """Runs every mode and repeat of an experiment config, then writes the report.
 
     Finished runs (with summary.json) are kept as they are; with `resume` an unfinished
-    run continues from its checkpoint.
+    run continues from its checkpoint, and so does a finished one when `training.steps`
+    has grown (e.g. `--set training.steps=4000 --resume`).
 
     Returns:
         The runs' results and the path of report.md.
@@ -388,10 +395,12 @@ def run_experiment(
     for mode in modes:
         for repeat in range(options["repeats"]):
             path = root / f"{mode}-r{repeat}"
-            if (path / SUMMARY).is_file():
-                results.append(RunResult(path, json.loads((path / SUMMARY).read_text(encoding="utf-8"))))
+            finished = _finished_summary(path)
+            # A finished run is kept, unless --resume asks it for more steps.
+            if finished is not None and not (resume and finished["steps"] < options["steps"]):
+                results.append(RunResult(path, finished))
                 if echo:
-                    echo(f"run {path.name}: already finished")
+                    echo(f"run {path.name}: already finished at step {finished['steps']}")
                 continue
             results.append(train_joint(config, path, mode, repeat, nip_weights, resume, echo))
     report, _ = write_report([root], root / "report")

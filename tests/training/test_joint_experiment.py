@@ -161,3 +161,14 @@ def test_default_fan_resumes_in_every_mode(tmp_path, demo_data, nipkit_cli):
     (out / "joint-r0" / "summary.json").unlink()  # as if the last run had been killed
     resumed = nipkit_cli("run", path, "--out", out, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+
+def test_finished_run_continues_when_steps_grow(tmp_path, demo_data, nipkit_cli):
+    config = write_config(tmp_path, training__mode="joint", training__steps=2, training__validate_every=2)
+    out = tmp_path / "runs"
+    assert nipkit_cli("run", config, "--out", out).returncode == 0
+    longer = nipkit_cli("run", config, "--out", out, "--resume", "--set", "training.steps=4")
+    assert longer.returncode == 0, longer.stderr[-2000:]
+    steps = [json.loads(line)["step"] for line in (out / "joint-r0" / "history.jsonl").read_text().splitlines()]
+    assert steps == [0, 2, 4]
+    assert json.loads((out / "joint-r0" / "summary.json").read_text())["steps"] == 4
