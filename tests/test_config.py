@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,12 @@ def test_class_names(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="no such config file"):
         load_config(tmp_path / "nope.yaml")
+
+
+EXAMPLES = sorted(p for p in (Path(__file__).parents[1] / "examples").rglob("*.yaml") if p.name != "plugins.yaml")
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_shipped_examples_validate(path):
+    """Every example config nipkit ships is valid (plugins.yaml: tests/test_plugin_packages.py)."""
+    assert validate(load_config(path)) in ("nip", "experiment")
