@@ -28,6 +28,7 @@ class ONet(keras.Model):
     """
 
     input_multiple = 1
+    input_channels = 3  # RGB photos, where a NIP takes 4-channel RAW stacks
 
     def build(self, input_shape) -> None:
         check_raw_stack_shape("ONet", input_shape, channels=3, multiple=self.input_multiple)

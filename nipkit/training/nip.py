@@ -74,15 +74,22 @@ def default_output(config: Config) -> Path:
     return Path(output) if output else Path("runs") / Path(config.source).stem
 
 
-def _check_sizes(config: Config, model: keras.Model, options: dict) -> None:
+def check_patch_sizes(config: Config, model: keras.Model, options: dict, keys=("patch_size", "validation_size")) -> None:
+    """Errors on a training size the NIP cannot take (its RAW input must fit `input_multiple`)."""
     multiple = int(getattr(model, "input_multiple", 1))
-    for key in ("patch_size", "validation_size"):
+    for key in keys:
         if options[key] % (2 * multiple):
             raise config.error(
                 ("training", key),
                 f"must be a multiple of {2 * multiple} for {type(model).__name__} (its RAW input's sides must be "
                 f"multiples of {multiple}), got {options[key]}",
             )
+
+
+def build_nip(config: Config, dataset: Dataset) -> keras.Model:
+    """The config's NIP, given the dataset's CFA and colour matrix where it takes them."""
+    colour = dataset.meta(dataset.train[0]).get("color_matrix") if dataset.train else None
+    return config.build(("nip",), registry.models, drop=NIP_SPEC_OPTIONS, cfa=dataset.cfa, color_matrix=colour)
 
 
 def load_nip_weights(config: Config, model: keras.Model, path: str | Path | None = None) -> None:
@@ -111,10 +118,9 @@ def load_nip_weights(config: Config, model: keras.Model, path: str | Path | None
 
 
 def _build(config: Config, runtime: Runtime, dataset: Dataset, options: dict) -> tuple[keras.Model, keras.optimizers.Optimizer]:
-    colour = dataset.meta(dataset.train[0]).get("color_matrix") if dataset.train else None
     with runtime.build_scope():
-        model = config.build(("nip",), registry.models, drop=NIP_SPEC_OPTIONS, cfa=dataset.cfa, color_matrix=colour)
-        _check_sizes(config, model, options)
+        model = build_nip(config, dataset)
+        check_patch_sizes(config, model, options)
         half = options["patch_size"] // 2
         model(np.zeros((1, half, half, 4), "float32"))
         load_nip_weights(config, model)

@@ -172,3 +172,12 @@ def test_finished_run_continues_when_steps_grow(tmp_path, demo_data, nipkit_cli)
     steps = [json.loads(line)["step"] for line in (out / "joint-r0" / "history.jsonl").read_text().splitlines()]
     assert steps == [0, 2, 4]
     assert json.loads((out / "joint-r0" / "summary.json").read_text())["steps"] == 4
+
+
+def test_onet_runs_the_experiment_on_rgb_photos(tmp_path, demo_data, nipkit_cli):
+    """ONet feeds the target photos themselves to the manipulations, channel and FAN."""
+    path = write_config(tmp_path, nip="onet", training__mode="fan", training__steps=2, training__validate_every=2)
+    result = nipkit_cli("run", path, "--out", tmp_path / "runs")
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "runs" / "fan-r0" / "summary.json").read_text())
+    assert summary["nip"]["psnr"] == 100.0  # identical to the target, shown at the cap
