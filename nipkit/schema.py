@@ -62,6 +62,7 @@ _COMMON = {
     "mixed_precision": (False, _bool, "true or false"),
     "xla": (False, _bool, "true or false"),
     "distribute": ("none", _one_of("none", "mirrored"), "none or mirrored"),
+    "clip_norm": (None, _optional(_positive_number), "a positive number or null (global gradient norm)"),
 }
 
 NIP_TRAINING = {

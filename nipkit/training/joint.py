@@ -120,10 +120,10 @@ def _schedule(rate: float, options: dict) -> keras.optimizers.schedules.Learning
 
 def _optimizers(runtime: Runtime, exp: _Experiment, mode: str, options: dict) -> dict:
     with runtime.build_scope():
-        optimizers = {"fan": runtime.optimizer(keras.optimizers.Adam(_schedule(options["learning_rate"], options)))}
+        optimizers = {"fan": runtime.adam(_schedule(options["learning_rate"], options), options["clip_norm"])}
         optimizers["fan"].build(_ce_variables(exp, mode))
         if mode == "joint" and options["fidelity_weight"] is None and exp.nip.trainable_variables:
-            optimizers["nip"] = runtime.optimizer(keras.optimizers.Adam(_schedule(options["nip_learning_rate"], options)))
+            optimizers["nip"] = runtime.adam(_schedule(options["nip_learning_rate"], options), options["clip_norm"])
             optimizers["nip"].build(exp.nip.trainable_variables)
     return optimizers
 

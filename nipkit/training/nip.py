@@ -124,7 +124,7 @@ def _build(config: Config, runtime: Runtime, dataset: Dataset, options: dict) ->
         half = options["patch_size"] // 2
         model(np.zeros((1, half, half, 4), "float32"))
         load_nip_weights(config, model)
-        optimizer = runtime.optimizer(keras.optimizers.Adam(learning_rate=options["learning_rate"]))
+        optimizer = runtime.adam(options["learning_rate"], options["clip_norm"])
         optimizer.build(model.trainable_variables)
     return model, optimizer
 

@@ -10,7 +10,7 @@ Example:
     >>> runtime = select_runtime(distribute="none", mixed_precision=False, xla=False)  # doctest: +SKIP
     >>> with runtime.build_scope():  # doctest: +SKIP
     ...     model = registry.models.build("inet")
-    ...     optimizer = runtime.optimizer(keras.optimizers.Adam(1e-4))
+    ...     optimizer = runtime.adam(1e-4, clip_norm=1.0)
     >>> step = runtime.distributed_step(replica_step)  # doctest: +SKIP
 """
 from __future__ import annotations
@@ -66,6 +66,15 @@ class Runtime:
         if self.mixed_precision:
             return keras.optimizers.LossScaleOptimizer(optimizer)
         return optimizer
+
+    def adam(self, learning_rate, clip_norm: float | None = None) -> keras.optimizers.Optimizer:
+        """An Adam optimiser (rate or schedule), its gradients clipped to a global norm.
+
+        Args:
+            learning_rate: a number or a `LearningRateSchedule`.
+            clip_norm: the largest global norm of one update's gradients; None clips nothing.
+        """
+        return self.optimizer(keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm))
 
     def check_batch_size(self, batch_size: int) -> None:
         """Each replica needs the same share of a batch."""

@@ -181,3 +181,20 @@ def test_onet_runs_the_experiment_on_rgb_photos(tmp_path, demo_data, nipkit_cli)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((tmp_path / "runs" / "fan-r0" / "summary.json").read_text())
     assert summary["nip"]["psnr"] == 100.0  # identical to the target, shown at the cap
+
+
+@pytest.mark.parametrize("mode,optimisers", [("fan", {"fan"}), ("joint", {"fan", "nip"})])
+def test_clip_norm_reaches_every_optimiser(tmp_path, demo_data, mode, optimisers):
+    from nipkit.config import load_config
+    from nipkit.data import Dataset, resolve_data
+    from nipkit.schema import JOINT_TRAINING, training_options
+    from nipkit.training.joint import _Experiment, _default_fan, _optimizers
+    from nipkit.training.runtime import select_runtime
+
+    config = load_config(write_config(tmp_path, training__clip_norm=2.5))
+    _default_fan(config)
+    options = training_options(config, JOINT_TRAINING)
+    runtime = select_runtime("none", False, False)
+    exp = _Experiment(config, runtime, Dataset(resolve_data("demo")), options, None)
+    built = _optimizers(runtime, exp, mode, options)
+    assert set(built) == optimisers and all(o.global_clipnorm == 2.5 for o in built.values())

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from nipkit.config import load_config
+from nipkit.errors import ConfigError
 from nipkit.models import UNet
 from nipkit.schema import NIP_TRAINING, training_options, validate
 from nipkit.training.checkpoints import load_checkpoint, save_checkpoint
@@ -65,3 +66,47 @@ def test_mixed_precision_and_xla_steps_train_like_float32(tmp_path, mixed_precis
     load_checkpoint(tmp_path / "checkpoint", {"nip": again}, {"nip": again_optimizer})
     for a, b in zip(optimizer.variables, again_optimizer.variables):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+
+def numpy_adam(gradients: list[np.ndarray], rate: float, clip_norm: float | None) -> np.ndarray:
+    """Keras' Adam update rule in numpy, each gradient first clipped to `clip_norm`."""
+    x, m, v = np.zeros(2), np.zeros(2), np.zeros(2)
+    for t, g in enumerate(gradients, start=1):
+        if clip_norm is not None:
+            g = g * min(1.0, clip_norm / np.linalg.norm(g))
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g**2
+        x = x - rate * np.sqrt(1 - 0.999**t) / (1 - 0.9**t) * m / (np.sqrt(v) + 1e-7)
+    return x
+
+
+@pytest.mark.parametrize("clip_norm", [None, 1.0])
+@pytest.mark.parametrize("mixed_precision", [False, True])
+def test_adam_clips_the_global_gradient_norm(clip_norm, mixed_precision):
+    # A small gradient, then a spike: clipped, the spike cannot swamp Adam's moments.
+    gradients = [np.array([0.3, -0.4]), np.array([300.0, 40.0]), np.array([0.1, 0.2])]
+    runtime = Runtime(tf.distribute.get_strategy(), mixed_precision, False, "CPU")
+    optimizer = runtime.adam(0.01, clip_norm)
+    x = keras.Variable(np.zeros(2, "float32"))
+    optimizer.build([x])
+    for g in gradients:  # under mixed precision the optimiser expects loss-scaled gradients
+        optimizer.apply_gradients([(optimizer.scale_loss(tf.constant(g, tf.float32)), x)])
+    np.testing.assert_allclose(x.numpy(), numpy_adam(gradients, 0.01, clip_norm), rtol=1e-4, atol=1e-7)
+    assert not np.allclose(numpy_adam(gradients, 0.01, 1.0), numpy_adam(gradients, 0.01, None))
+
+
+@pytest.mark.parametrize("value", [0, -1.0, "big"])
+def test_clip_norm_must_be_positive(tmp_path, value):
+    path = tmp_path / "nip.yaml"
+    path.write_text(f"data: demo\nnip: inet\ntraining:\n  clip_norm: {value}\n")
+    with pytest.raises(ConfigError, match=r"nip.yaml:4: training.clip_norm: must be a positive number or null"):
+        training_options(load_config(path), NIP_TRAINING)
+
+
+def test_nip_training_passes_clip_norm_to_its_optimiser(demo_data):
+    from nipkit.data import Dataset, resolve_data
+    from nipkit.training.nip import _build
+
+    config = load_config(EXAMPLES / "inet.yaml", ["training.clip_norm=0.5"])
+    options = training_options(config, NIP_TRAINING)
+    _, optimizer = _build(config, select_runtime("none", False, False), Dataset(resolve_data("demo")), options)
+    assert optimizer.global_clipnorm == 0.5
