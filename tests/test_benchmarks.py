@@ -68,3 +68,21 @@ def test_run_all_gathers_every_benchmark(tmp_path):
         _positive(row, ("forward_ms_per_patch", "train_step_ms", "train_it_per_s", "peak_memory_mib"))
     _positive(gathered["data"], ("tf_data_patches_per_s", "numpy_serial_patches_per_s", "peak_rss_mib"))
     _check_training(gathered["training"], [("pretrain", "inet"), ("joint", "inet")])
+
+
+def test_gpu_script_is_valid_bash():
+    done = subprocess.run(["bash", "-n", str(BENCHMARKS / "gpu.sh")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_gpu_script_quick_mode_runs_without_a_gpu(tmp_path):
+    """`gpu.sh --quick` takes every path of the GPU script, with this environment's nipkit."""
+    env = {**os.environ, "NIPKIT_NO_INSTALL": "1", "VENV": sys.prefix, "OUT": str(tmp_path / "gpu")}
+    done = subprocess.run(["bash", str(BENCHMARKS / "gpu.sh"), "--quick"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    for variant in ("float32", "mixed", "xla", "mixed-xla"):
+        rows = json.loads((tmp_path / "gpu" / f"training-{variant}.json").read_text())
+        assert rows, variant
+    assert (tmp_path / "gpu" / "fplusn" / "report" / "report.md").is_file()
+    assert "F+N run took" in (tmp_path / "gpu" / "gpu.log").read_text()
