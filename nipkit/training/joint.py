@@ -176,6 +176,16 @@ class _Evaluator:
         self.classify = runtime.compile(lambda rgb: tf.cast(joint.classify(rgb), tf.float32))
         self.manipulate = runtime.compile(lambda rgb: joint.manipulate(rgb))
         self.fan = runtime.compile(lambda x: tf.cast(joint.fan(x), tf.float32))
+        self._latest: tuple[int, dict, dict] | None = None
+
+    def at_step(self, step: int) -> tuple[dict, dict]:
+        """(scores through the differentiable channel, NIP fidelity) after `step`.
+
+        Computed once per step: the summary reuses the last validation's figures.
+        """
+        if self._latest is None or self._latest[0] != step:
+            self._latest = (step, _scores(self.classification(), self.exp.joint.n_classes), self.fidelity())
+        return self._latest[1:]
 
     def _developed(self, batch: dict) -> tf.Tensor:
         return self.develop(tf.constant(self.exp.nip_input(batch["raw"], batch["rgb"])))
@@ -277,11 +287,10 @@ def train_joint(
         validation_patches(dataset, size, options["validation_patches"], base_seed, variance_rule=variance),
         validation_patches(dataset, size, options["fidelity_patches"], base_seed + 1, variance_rule=variance),
     )
-    n_classes = exp.joint.n_classes
 
     def validate_run(step: int, train_means: dict, seconds: float) -> Validation:
-        scores = _scores(evaluator.classification(), n_classes)
-        metrics = {"accuracy": scores["accuracy"], "image_accuracy": scores["image_accuracy"], **evaluator.fidelity()}
+        scores, fidelity = evaluator.at_step(step)
+        metrics = {"accuracy": scores["accuracy"], "image_accuracy": scores["image_accuracy"], **fidelity}
         history.append({
             "step": step, "loss": train_means.get("loss"), "fidelity_loss": train_means.get("fidelity_loss"),
             "train_accuracy": train_means.get("accuracy"), **metrics,
@@ -314,9 +323,8 @@ def train_joint(
 def _final_summary(run: RunFolder, exp: _Experiment, evaluator: _Evaluator, mode: str, repeat: int, seed: int,
                    loop_state: LoopState, config: Config) -> dict:
     n_classes = exp.joint.n_classes
-    differentiable = _scores(evaluator.classification(), n_classes)
+    differentiable, fidelity = evaluator.at_step(loop_state.step)
     real = _scores(evaluator.classification(libjpeg=True), n_classes)
-    fidelity = evaluator.fidelity()
     records = run.history.records()
     initial = records[0] if records and records[0].get("step") == 0 else {}
     summary = {

@@ -71,6 +71,9 @@ def test_both_modes_write_complete_summaries(finished):
         assert 15 < summary["nip"]["psnr_initial"] < 80
         history = [json.loads(line) for line in (out / f"{mode}-r0" / "history.jsonl").read_text().splitlines()]
         assert [r["step"] for r in history] == [0, 2, 4]
+        # the summary's differentiable-channel figures are the last validation's
+        assert {k: summary[k] for k in ("accuracy", "image_accuracy")} == {k: history[-1][k] for k in ("accuracy", "image_accuracy")}
+        assert {k: summary["nip"][k] for k in ("psnr", "ssim")} == {k: history[-1][k] for k in ("psnr", "ssim")}
         for name in ("nip.keras", "fan.keras", "progress.png", "confusion.png", "examples.png"):
             assert (out / f"{mode}-r0" / name).is_file(), name
     fan = json.loads((out / "fan-r0" / "summary.json").read_text())
