@@ -79,19 +79,27 @@ def _overrides(job: dict, patch: int) -> list[str]:
     ]
 
 
-def _pretraining(job: dict):
-    """(runtime, dataset, options, step factory, models, classes) of a NIP pre-training step."""
+def _load(path: Path, overrides: list[str], table: dict):
+    """(config, options, runtime, dataset) of an example config with the job's overrides."""
     from nipkit.config import load_config
     from nipkit.data import Dataset, resolve_data
-    from nipkit.schema import NIP_TRAINING, training_options, validate
-    from nipkit.training import nip
+    from nipkit.schema import training_options, validate
     from nipkit.training.runtime import select_runtime
 
-    config = load_config(EXAMPLES / "nip" / f"{job['nip']}.yaml", _overrides(job, job["patch"]))
+    config = load_config(path, overrides)
     validate(config)
-    options = training_options(config, NIP_TRAINING)
+    options = training_options(config, table)
     runtime = select_runtime(options["distribute"], options["mixed_precision"], options["xla"])
-    dataset = Dataset(resolve_data(config.get(("data",))))
+    return config, options, runtime, Dataset(resolve_data(config.get(("data",))))
+
+
+def _pretraining(job: dict):
+    """(runtime, dataset, options, step factory, models, classes) of a NIP pre-training step."""
+    from nipkit.schema import NIP_TRAINING
+    from nipkit.training import nip
+
+    config, options, runtime, dataset = _load(
+        EXAMPLES / "nip" / f"{job['nip']}.yaml", _overrides(job, job["patch"]), NIP_TRAINING)
     model, optimizer = nip._build(config, runtime, dataset, options)
 
     def make_step(on):
@@ -102,17 +110,11 @@ def _pretraining(job: dict):
 
 def _joint(job: dict):
     """(runtime, dataset, options, step factory, models, classes) of a joint F+N step (paper config)."""
-    from nipkit.config import load_config
-    from nipkit.data import Dataset, resolve_data
-    from nipkit.schema import JOINT_TRAINING, training_options, validate
+    from nipkit.schema import JOINT_TRAINING
     from nipkit.training import joint
-    from nipkit.training.runtime import select_runtime
 
-    config = load_config(EXAMPLES / "paper" / "unet.yaml", _overrides(job, 2 * job["patch"]) + ["training.mode=joint"])
-    validate(config)
-    options = training_options(config, JOINT_TRAINING)
-    runtime = select_runtime(options["distribute"], options["mixed_precision"], options["xla"])
-    dataset = Dataset(resolve_data(config.get(("data",))))
+    config, options, runtime, dataset = _load(
+        EXAMPLES / "paper" / "unet.yaml", _overrides(job, 2 * job["patch"]) + ["training.mode=joint"], JOINT_TRAINING)
     exp = joint._Experiment(config, runtime, dataset, options, None)
     optimizers = joint._optimizers(runtime, exp, "joint", options)
 
