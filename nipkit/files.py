@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["atomic_write", "fsync_file", "fsync_dir", "remove_temporaries"]
+__all__ = ["atomic_write", "temporary_name", "fsync_file", "fsync_dir", "remove_temporaries"]
 
 _TEMP = ".tmp"
 
@@ -26,17 +26,39 @@ def fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+def temporary_name(path: Path, keep_suffix: bool = False) -> Path:
+    """The temporary file `atomic_write` writes before it renames it to `path`.
+
+    `.NAME.SUFFIX.PID.tmp` by default, so that no glob for the final names (`*.json`)
+    matches a file still being written; `.NAME.PID.tmp.SUFFIX` with `keep_suffix`, for
+    writers that insist on their suffix (Keras on `.keras`).
+
+    Args:
+        path: the final file.
+        keep_suffix: end the temporary name with `path`'s suffix.
+    """
+    if keep_suffix:
+        return path.with_name(f".{path.stem}.{os.getpid()}{_TEMP}{path.suffix}")
+    return path.with_name(f".{path.name}.{os.getpid()}{_TEMP}")
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], *, keep_suffix: bool = False) -> None:
     """Calls `write(tmp)` on a temporary file beside `path`, then renames it to `path`.
 
-    The temporary name starts with a dot and keeps the suffix (Keras insists on `.keras`,
-    NumPy on `.npy`); it is removed if `write` fails.
+    The temporary name starts with a dot and ends in `.tmp` (see `temporary_name`); it is
+    removed if `write` fails. Writers that add a suffix to a name lacking it (`np.save`,
+    `np.savez`) should be given an open file instead of the name.
+
+    Args:
+        path: the final file.
+        write: writes the whole file to the path it is given.
+        keep_suffix: the writer needs `path`'s suffix on the temporary name too.
 
     Example:
         >>> atomic_write(Path("summary.json"), lambda tmp: tmp.write_text("{}"))  # doctest: +SKIP
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}{_TEMP}{path.suffix}")
+    tmp = temporary_name(path, keep_suffix)
     try:
         write(tmp)
         fsync_file(tmp)
@@ -48,5 +70,6 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
 
 def remove_temporaries(folder: Path) -> None:
     """Deletes what `atomic_write` calls left behind in `folder` when they were killed."""
-    for temp in Path(folder).glob(f".*{_TEMP}*"):
+    folder = Path(folder)
+    for temp in [*folder.glob(f".*{_TEMP}"), *folder.glob(f".*{_TEMP}.*")]:
         temp.unlink(missing_ok=True)

@@ -74,7 +74,11 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _write_npy(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda tmp: np.save(tmp, array, allow_pickle=False))
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a file, not a name: np.save would append ".npy"
+            np.save(handle, array, allow_pickle=False)
+
+    atomic_write(path, write)
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

@@ -42,7 +42,7 @@ _NEW, _OLD = ".new", ".old"
 
 def save_model_atomic(model: keras.Model, path: Path) -> None:
     """Saves `model` as a `.keras` file that is never seen half-written."""
-    atomic_write(Path(path), lambda tmp: model.save(tmp))
+    atomic_write(Path(path), lambda tmp: model.save(tmp), keep_suffix=True)  # Keras insists on .keras
 
 
 def publish_copy(source: Path, target: Path) -> None:

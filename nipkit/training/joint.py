@@ -346,7 +346,7 @@ def _final_summary(run: RunFolder, exp: _Experiment, evaluator: _Evaluator, mode
     }
     save_model_atomic(exp.nip, run.path / "nip.keras")
     save_model_atomic(exp.fan, run.path / "fan.keras")
-    atomic_write(run.path / "examples.npz", lambda tmp: np.savez_compressed(tmp, **evaluator.examples()))
+    atomic_write(run.path / "examples.npz", lambda tmp: np.savez_compressed(tmp, **evaluator.examples()), keep_suffix=True)
     atomic_write(run.path / SUMMARY, lambda tmp: tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8"))
     write_run_figures(run.path)
     return summary

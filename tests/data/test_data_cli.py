@@ -56,10 +56,13 @@ def test_killed_prepare_resumes_to_the_complete_result(tmp_path, photo_dng):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
+        # Kill as soon as the first photo is complete: meta/NAME.json is written last, and
+        # the temporaries being written are never named *.json. The deadline only guards
+        # against a hang; it is far above any machine's time for one photo.
+        hang_guard = time.monotonic() + 900
         while not list(out.glob("meta/*.json")):
             assert process.poll() is None, "prepare ended before its first photo was done"
-            assert time.monotonic() < deadline
+            assert time.monotonic() < hang_guard, "prepare wrote no photo in 15 minutes"
             time.sleep(0.005)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
@@ -69,10 +72,10 @@ def test_killed_prepare_resumes_to_the_complete_result(tmp_path, photo_dng):
     done_before = len(list((out / "meta").glob("*.json")))
     assert not (out / "dataset.json").exists() and 1 <= done_before < len(photos)
 
-    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(photos) - done_before} prepared now, {done_before} already prepared" in rerun.stdout
-    assert not list(out.rglob(".*.tmp"))
+    assert not [p for p in out.rglob(".*") if ".tmp" in p.name]
 
     reference = tmp_path / "reference"
     prepare_folder(raw, reference, target=TargetSpec("menon"), progress=False)
