@@ -39,16 +39,36 @@ def _split_dotted(dotted: str) -> ConfigPath:
     return tuple(parts)
 
 
-def _lines_of(node: yaml.Node, path: ConfigPath, lines: dict) -> None:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            _lines_of(value_node, path + (key,), lines)
-            lines[path + (key,)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _lines_of(item, path + (i,), lines)
+MAX_VALUES = 100_000
+"""The most values (mappings, lists and scalars) a config may hold once its aliases are
+expanded; beyond it, `*alias` references nest into an exponential "alias bomb"."""
+
+
+def _lines_of(root: yaml.Node, source: str) -> dict:
+    """Document path -> line number, walking `root` as the tree its aliases expand to.
+
+    Raises ConfigError past MAX_VALUES expanded values, before the walk (or any later
+    walk of the data) can exhaust memory.
+    """
+    lines: dict = {}
+    todo = [(root, ())]
+    seen = 0
+    while todo:
+        node, path = todo.pop()
+        lines.setdefault(path, node.start_mark.line + 1)  # a mapping's value keeps its key's line
+        seen += 1
+        if seen > MAX_VALUES:
+            raise ConfigError(
+                f"{source}:{node.start_mark.line + 1}: the YAML's aliases (*name) expand to more than "
+                f"{MAX_VALUES:,} values; write the values out instead of nesting aliases of lists or mappings"
+            )
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                todo.append((value_node, path + (key_node.value,)))
+                lines[path + (key_node.value,)] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend((item, path + (i,)) for i, item in enumerate(node.value))
+    return lines
 
 
 class _Loader(yaml.SafeLoader):
@@ -75,10 +95,7 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict]:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
     finally:
         loader.dispose()
-    lines: dict = {}
-    if node is not None:
-        _lines_of(node, (), lines)
-    return data, lines
+    return data, _lines_of(node, source) if node is not None else {}
 
 
 def parse_override(text: str) -> tuple[ConfigPath, Any]:

@@ -1,6 +1,8 @@
 """Config files: safe YAML, FILE:LINE locations, overrides, validation."""
 from __future__ import annotations
 
+import resource
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -8,6 +10,7 @@ import pytest
 
 from nipkit.config import format_path, load_config, parse_override
 from nipkit.errors import ConfigError
+from support import nipkit_executable
 from nipkit.schema import check_manipulation_names, validate
 
 EXPERIMENT = """\
@@ -106,3 +109,50 @@ EXAMPLES = sorted(p for p in (Path(__file__).parents[1] / "examples").rglob("*.y
 def test_shipped_examples_validate(path):
     """Every example config nipkit ships is valid (plugins.yaml: tests/test_plugin_packages.py)."""
     assert validate(load_config(path)) in ("nip", "experiment")
+
+
+def alias_bomb(levels: int) -> str:
+    """A YAML "billion laughs": each level a list of 9 aliases of the level below."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+VALIDATE_MEMORY = 3 << 30  # ample for `nipkit validate` of a real config; the bomb needs ~100 GB
+
+
+def validate_under_memory_limit(config: Path) -> subprocess.CompletedProcess:
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (VALIDATE_MEMORY, VALIDATE_MEMORY))
+
+    return subprocess.run(
+        [nipkit_executable(), "validate", str(config)], capture_output=True, text=True, preexec_fn=limit_memory
+    )
+
+
+def test_alias_bomb_is_one_line_under_a_memory_limit(tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(alias_bomb(10))
+    assert len(bomb.read_bytes()) < 600
+    fine = validate_under_memory_limit(write(tmp_path, EXPERIMENT))
+    assert (fine.returncode, fine.stdout.strip()) == (0, "ok"), fine.stderr  # the limit itself is no obstacle
+
+    result = validate_under_memory_limit(bomb)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [
+        f"error: {bomb}:1: the YAML's aliases (*name) expand to more than 100,000 values; "
+        "write the values out instead of nesting aliases of lists or mappings"
+    ]
+
+
+def test_modest_aliases_keep_their_values_and_lines(tmp_path):
+    config = load_config(write(tmp_path, """\
+        base: &jpeg {type: jpeg, quality: 80}
+        manipulations:
+          - *jpeg
+          - sharpen
+        channel: [*jpeg]
+        """))
+    assert config.get("manipulations[0].quality") == 80 and config.get("channel[0].type") == "jpeg"
+    assert config.where(("manipulations", 1)) == f"{tmp_path / 'exp.yaml'}:4"
+    assert config.where(("base", "quality")) == f"{tmp_path / 'exp.yaml'}:1"
