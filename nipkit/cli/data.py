@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from nipkit.data.raw_checks import DEFAULT_MAX_MEGAPIXELS
 from nipkit.errors import ConfigError
 
 
@@ -23,16 +24,21 @@ def command() -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Photos prepared in parallel.")
 @click.option("--split", default="120:30", show_default=True, help="TRAIN:VALIDATION image counts (shared proportionally when there are fewer photos).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the split.")
+@click.option(
+    "--max-megapixels", type=float, default=DEFAULT_MAX_MEGAPIXELS, show_default=True,
+    help="Refuse photos whose sensor is larger (read from the header, before decoding).",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def prepare(
     raw_dir: Path, out: Path, camera: str | None, target: str, algorithm: str, bits: str,
-    jobs: int, split: str, seed: int, no_progress: bool,
+    jobs: int, split: str, seed: int, max_megapixels: float, no_progress: bool,
 ) -> None:
     """Prepares the RAW photos below RAW_DIR (searched recursively) into a dataset.
 
-    Every Bayer RAW file libraw reads is taken (dng nef nrw cr2 cr3 arw raf orf rw2 pef srw,
-    any case). A bad file is reported on one line and skipped; a re-run reuses every
-    photo already prepared. One dataset holds one camera: a folder mixing cameras is
+    Every Bayer RAW file libraw reads is taken (any extension of a format LibRaw reads,
+    e.g. dng nef cr2 cr3 arw raf orf rw2 kdc 3fr iiq, any case). A bad file (damaged, cut
+    short, image data missing, above --max-megapixels) is reported on one line and
+    skipped; a re-run reuses every photo already prepared. One dataset holds one camera: a folder mixing cameras is
     refused unless --camera picks one.
     """
     from nipkit.data.develop import TargetSpec
@@ -41,10 +47,13 @@ def prepare(
     try:
         spec = TargetSpec(target, algorithm.upper(), int(bits))
         counts = parse_split(split)
+        if not max_megapixels > 0:
+            raise ValueError(f"--max-megapixels must be above 0; got {max_megapixels:g}")
     except ValueError as exc:
         raise ConfigError(f"nipkit data prepare: {exc}") from None
     report = prepare_folder(
-        raw_dir, out, camera=camera, target=spec, jobs=jobs, split=counts, seed=seed, progress=not no_progress
+        raw_dir, out, camera=camera, target=spec, jobs=jobs, split=counts, seed=seed, progress=not no_progress,
+        max_megapixels=max_megapixels,
     )
     click.echo(report.summary())
 

@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from nipkit.data.develop import TargetSpec, develop
 from nipkit.data.raw import RAW_EXTENSIONS, open_raw, raw_image_from, read_camera_name
+from nipkit.data.raw_checks import DEFAULT_MAX_MEGAPIXELS
 from nipkit.errors import DataError
 from nipkit.files import atomic_write, remove_temporaries
 
@@ -204,7 +205,10 @@ def _already_prepared(out: Path, name: str, source: Path, spec: TargetSpec) -> d
     return meta if same and all(f.is_file() for f in files) else None
 
 
-def prepare_image(source: Path, name: str, out: Path, spec: TargetSpec, camera: str, relative: str) -> dict:
+def prepare_image(
+    source: Path, name: str, out: Path, spec: TargetSpec, camera: str, relative: str,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+) -> dict:
     """Reads, develops and writes one photo; returns its metadata.
 
     Args:
@@ -214,8 +218,9 @@ def prepare_image(source: Path, name: str, out: Path, spec: TargetSpec, camera: 
         spec: how to develop the target.
         camera: the dataset's camera name.
         relative: the source's path below RAW_DIR, recorded in the metadata.
+        max_megapixels: larger sensors are refused before their data is decoded.
     """
-    with open_raw(source) as raw:
+    with open_raw(source, max_megapixels) as raw:
         image = raw_image_from(raw, source, camera=camera)
         rgb = develop(raw, image, spec)
     _write_npy(out / "bayer" / f"{name}.npy", image.sensor)
@@ -331,6 +336,7 @@ def prepare_folder(
     seed: int = 0,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
 ) -> PrepareReport:
     """Prepares every Bayer RAW photo below `raw_dir` into the dataset folder `out`.
 
@@ -350,6 +356,7 @@ def prepare_folder(
         seed: seed of the split.
         progress: show a progress bar on stderr.
         echo: where to report skipped files; stderr when None.
+        max_megapixels: photos with larger sensors are skipped before they are decoded.
 
     Returns:
         A PrepareReport.
@@ -360,6 +367,8 @@ def prepare_folder(
         raise DataError(f"{raw_dir}: no such folder of RAW photos")
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1; got {jobs}")
+    if not max_megapixels > 0:
+        raise ValueError(f"max_megapixels must be above 0; got {max_megapixels}")
     files, ignored = find_raw_files(raw_dir)
     if not files:
         raise DataError(f"{raw_dir}: no RAW files found (looked for {' '.join(RAW_EXTENSIONS)}, any case, in all subfolders)")
@@ -375,7 +384,8 @@ def prepare_folder(
     for source in files:
         meta = _already_prepared(out, names[source], source, target)
         if meta is None:
-            todo.append((source, names[source], out, target, chosen, source.relative_to(raw_dir).as_posix()))
+            relative = source.relative_to(raw_dir).as_posix()
+            todo.append((source, names[source], out, target, chosen, relative, max_megapixels))
         else:
             metas[meta["name"]] = meta
     reused = set(metas)

@@ -25,6 +25,7 @@ import numpy as np
 import rawpy
 
 from nipkit.cfa import CFA_PATTERNS, bayer_to_stack, sample_positions
+from nipkit.data.raw_checks import DEFAULT_MAX_MEGAPIXELS, check_header_sizes, check_sensor_data
 from nipkit.errors import DataError
 
 __all__ = [
@@ -40,7 +41,36 @@ __all__ = [
     "camera_to_srgb",
 ]
 
-RAW_EXTENSIONS = (".dng", ".nef", ".nrw", ".cr2", ".cr3", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw")
+# Extensions of the RAW formats LibRaw reads (it tells formats by content, not by name;
+# this list decides which files in a folder are tried). By maker:
+RAW_EXTENSIONS = (
+    ".dng",  # Adobe DNG (Leica, Pentax, Ricoh, Hasselblad, phones, converters)
+    ".crw", ".cr2", ".cr3",  # Canon
+    ".nef", ".nrw",  # Nikon
+    ".arw", ".srf", ".sr2",  # Sony
+    ".raf",  # Fujifilm
+    ".orf", ".ori",  # Olympus / OM System
+    ".rw2", ".raw",  # Panasonic (and Leica's older .raw)
+    ".rwl",  # Leica
+    ".pef", ".ptx",  # Pentax
+    ".srw",  # Samsung
+    ".kdc", ".dcr", ".dcs", ".drf", ".k25", ".kc2", ".dc2",  # Kodak
+    ".mrw", ".mdc",  # Minolta
+    ".3fr", ".fff",  # Hasselblad / Imacon
+    ".iiq", ".cap", ".eip",  # Phase One
+    ".mos",  # Leaf
+    ".mef", ".mfw",  # Mamiya
+    ".erf",  # Epson
+    ".x3f",  # Sigma (Foveon: read, then refused as not Bayer)
+    ".gpr",  # GoPro
+    ".cs1", ".sti", ".ia",  # Sinar
+    ".bay",  # Casio
+    ".bmq",  # NuCore
+    ".pxn",  # Logitech
+    ".qtk",  # Apple QuickTake
+    ".rdc",  # Ricoh / Digital Dream
+    ".rwz",  # Rawzor
+)
 # Linear sRGB (D65) -> CIE XYZ, the matrix libraw also uses to turn a camera's
 # XYZ -> camera matrix into a camera -> sRGB one.
 XYZ_FROM_SRGB = np.array(
@@ -175,17 +205,21 @@ def _check_file(path: Path) -> None:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.suffix.lower() not in RAW_EXTENSIONS:
-        raise DataError(f"{path}: not a RAW file extension (allowed: {' '.join(RAW_EXTENSIONS)})")
+        raise DataError(f"{path}: not a RAW file extension LibRaw reads (allowed: {' '.join(RAW_EXTENSIONS)})")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file (0 bytes)")
 
 
 @contextlib.contextmanager
-def open_raw(path: str | Path) -> Iterator[rawpy.RawPy]:
+def open_raw(path: str | Path, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> Iterator[rawpy.RawPy]:
     """Opens and unpacks a RAW file with rawpy; every failure is a one-line DataError.
+
+    The header's sensor size is checked before the data is decoded: above
+    `max_megapixels`, or larger than the file can hold, the file is refused.
 
     Args:
         path: the RAW file (one of RAW_EXTENSIONS, any case).
+        max_megapixels: the largest sensor accepted, in millions of pixels.
 
     Example:
         >>> with open_raw("DSC_0001.NEF") as raw:  # doctest: +SKIP
@@ -197,6 +231,8 @@ def open_raw(path: str | Path) -> Iterator[rawpy.RawPy]:
     try:
         with libraw_errors(path), _libraw_stderr_muted:
             raw.open_file(str(path))
+            sizes = raw.sizes
+            check_header_sizes(path, sizes.raw_width, sizes.raw_height, path.stat().st_size, max_megapixels)
             raw.unpack()
         yield raw
     finally:
@@ -265,6 +301,7 @@ def raw_image_from(raw: rawpy.RawPy, path: Path, camera: str | None = None) -> R
     if white_level <= max(black_level):
         raise DataError(f"{path}: white level {white_level:g} is not above the black level {max(black_level):g}")
     sensor = bayer_to_stack(mosaic, cfa).astype(np.uint16)
+    check_sensor_data(path, sensor, black_level)
     return RawImage(
         path=path,
         camera=camera or read_camera_name(path),
@@ -278,16 +315,18 @@ def raw_image_from(raw: rawpy.RawPy, path: Path, camera: str | None = None) -> R
     )
 
 
-def read_raw(path: str | Path) -> RawImage:
-    """Reads a Bayer RAW file that libraw reads (DNG, NEF, CR2, CR3, ARW, RAF, ORF, RW2, ...).
+def read_raw(path: str | Path, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> RawImage:
+    """Reads a Bayer RAW file that libraw reads (any of RAW_EXTENSIONS: DNG, NEF, CR2, KDC, ...).
 
     Args:
         path: the RAW file.
+        max_megapixels: the largest sensor accepted, in millions of pixels.
 
     Returns:
         The RawImage; raises DataError (one line, naming the file) for an unreadable,
-        damaged or empty file, a wrong extension, or a non-Bayer sensor (X-Trans, Foveon,
-        monochrome, linear DNG).
+        damaged, cut-short or empty file, image data that is missing (mostly black or one
+        value), a sensor above `max_megapixels`, a wrong extension, or a non-Bayer sensor
+        (X-Trans, Foveon, monochrome, linear DNG).
 
     Example:
         >>> raw = read_raw("IMG_0001.CR2")  # doctest: +SKIP
@@ -295,7 +334,7 @@ def read_raw(path: str | Path) -> RawImage:
         (dtype('float32'), 4)
     """
     path = Path(path)
-    with open_raw(path) as raw:
+    with open_raw(path, max_megapixels) as raw:
         return raw_image_from(raw, path)
 
 

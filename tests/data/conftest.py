@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 
 from nipkit.data.demo import DEMO_CAMERAS, build_demo, load_photo, unprocess
 from nipkit.data.dng import write_dng
@@ -72,3 +73,52 @@ def small_demo(tmp_path_factory) -> Path:
     """The demo camera sim-a with 4 photos cropped to 160×160, prepared."""
     out = tmp_path_factory.mktemp("demo")
     return build_demo(out, seed=0, cameras=["sim-a"], limit=4, max_size=160, progress=False)["sim-a"]
+
+
+@pytest.fixture(scope="session")
+def damaged_copies():
+    """damaged_copies(good, folder) -> {kind: path}; see `write_damaged_copies`."""
+    return write_damaged_copies
+
+
+@pytest.fixture(scope="session")
+def claim_size():
+    """claim_size(path, width, height); see `write_claimed_size`."""
+    return write_claimed_size
+
+
+def write_damaged_copies(good: Path, folder: Path) -> dict[str, Path]:
+    """Copies of a real DNG as a partially copied memory card leaves them, by what happened:
+
+    - `stripped`: header and tags kept, the image data gone (the file ends early);
+    - `unwritten`: full length, the image data never written (zeros, as preallocated);
+    - `erased`: full length, the image data reads as erased flash (all bits set);
+    - `cut`: the file stops a third of the way into its image data.
+    """
+    data = good.read_bytes()
+    with tifffile.TiffFile(good) as tif:
+        start, size = tif.pages[0].dataoffsets[0], sum(tif.pages[0].databytecounts)
+    end = start + size
+    contents = {
+        "stripped": data[:start] + data[end:],
+        "unwritten": data[:start] + bytes(size) + data[end:],
+        "erased": data[:start] + b"\xff" * size + data[end:],
+        "cut": data[: start + size // 3],
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = {}
+    for kind, content in contents.items():
+        copies[kind] = folder / f"{kind}{good.suffix}"
+        copies[kind].write_bytes(content)
+    return copies
+
+
+def write_claimed_size(path: Path, width: int, height: int) -> None:
+    """Rewrites a DNG's ImageWidth and ImageLength tags in place (its data stays as small)."""
+    with tifffile.TiffFile(path) as tif:
+        tags, order = tif.pages[0].tags, tif.byteorder
+        fields = [(tags[code].valueoffset, tags[code].dtype, value) for code, value in ((256, width), (257, height))]
+    with open(path, "r+b") as handle:
+        for offset, dtype, value in fields:
+            handle.seek(offset)
+            handle.write(np.array(value, dtype=order + ("u2" if dtype == 3 else "u4")).tobytes())

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from nipkit.data.develop import TargetSpec
@@ -99,3 +100,53 @@ def test_demo_command_is_deterministic(tmp_path, nipkit_cli, seed):
     assert outputs[0].keys() == outputs[2].keys()
     dngs = [k for k in outputs[0] if k.suffix == ".dng"]
     assert len(dngs) == 4 and all(outputs[0][k] != outputs[2][k] for k in dngs)
+
+
+def test_prepare_on_a_partially_copied_card_prepares_none_and_names_each(tmp_path, photo_dng, damaged_copies, nipkit_cli):
+    photo_dng(tmp_path / "IMG_1.dng", size=(96, 128))
+    card = damaged_copies(tmp_path / "IMG_1.dng", tmp_path / "card")
+    result = nipkit_cli("data", "prepare", tmp_path / "card", "--out", tmp_path / "out", "--no-progress")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == f"error: {tmp_path / 'card'}: none of the 4 RAW files could be prepared"
+    reasons = {"stripped": "truncated or image data missing", "unwritten": "at the black level",
+               "erased": "have the one value", "cut": "cannot be read to the end"}
+    assert len(lines) == 5
+    for kind, path in card.items():
+        assert sum(line.startswith(f"skipped {path}: ") and reasons[kind] in line for line in lines) == 1, (kind, lines)
+    assert not list((tmp_path / "out").rglob("*.npy"))
+
+
+def test_prepare_takes_every_extension_libraw_reads(tmp_path, photo_dng, nipkit_cli):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    # libraw tells formats by their content: a DNG under a Kodak, Hasselblad or Phase One name is read
+    for i, name in enumerate(["a.KDC", "b.3fr", "c.iiq", "d.mrw", "e.dng"]):
+        photo_dng(raw / name, size=(48, 64), offset=(40 * i, 40 * i))
+    (raw / "f.x3f").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    (raw / "notes.txt").write_text("not a photo")
+    result = nipkit_cli("data", "prepare", raw, "--out", tmp_path / "out", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"skipped {raw / 'f.x3f'}: not a RAW file libraw can read (unsupported format or damaged header)"
+    ]
+    assert result.stdout.startswith("5 photos of nipkit Sim A 12-bit") and "1 non-RAW files ignored" in result.stdout
+
+
+def test_prepare_refuses_photos_above_the_megapixel_cap(tmp_path, photo_dng, claim_size, nipkit_cli):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    photo_dng(raw / "small.dng", size=(48, 64))
+    photo_dng(raw / "large.dng", size=(96, 128))
+    photo_dng(raw / "huge.dng", size=(48, 64), offset=(200, 200))
+    claim_size(raw / "huge.dng", 16000, 16000)
+    result = nipkit_cli("data", "prepare", raw, "--out", tmp_path / "out", "--no-progress", "--max-megapixels", "0.01")
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stderr.strip().splitlines()) == [
+        f"skipped {raw / 'huge.dng'}: 16000×16000 sensor (256.0 MP) is above the limit of 0.01 MP; refused before decoding (raise it with --max-megapixels)",
+        f"skipped {raw / 'large.dng'}: 128×96 sensor (0.0 MP) is above the limit of 0.01 MP; refused before decoding (raise it with --max-megapixels)",
+    ]
+    assert result.stdout.startswith("1 photos of")
+
+    bad = nipkit_cli("data", "prepare", raw, "--out", tmp_path / "out", "--max-megapixels", "0")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--max-megapixels" in bad.stderr

@@ -89,7 +89,8 @@ def half_flat(tmp_path_factory):
     all_flat = root / "raw_flat"
     all_flat.mkdir()
     for i in range(2):
-        write_dng(all_flat / f"g{i}.dng", np.full((96, 96), 1500), cfa="rggb", black_level=(64,) * 4, white_level=4095)
+        grey = 1500 + rng.integers(-4, 5, size=(96, 96))  # a grey card has read noise; one value is no photo
+        write_dng(all_flat / f"g{i}.dng", grey, cfa="rggb", black_level=(64,) * 4, white_level=4095)
     prepare_folder(root / "raw", root / "data", progress=False)
     prepare_folder(all_flat, root / "flat", progress=False)
     return Dataset(root / "data"), Dataset(root / "flat")

@@ -135,3 +135,42 @@ def test_unreadable_files_are_refused(tmp_path, bayer_dng):
     assert "not a RAW file extension" in one_line_error(tmp_path / "renamed.tif")
 
     assert "no such file" in one_line_error(tmp_path / "missing.cr2")
+
+
+def test_a_partially_copied_file_is_refused_with_its_reason(tmp_path, bayer_dng, damaged_copies):
+    good = tmp_path / "good.dng"
+    bayer_dng(good, shape=(96, 128))
+    copies = damaged_copies(good, tmp_path / "card")
+    assert "truncated or image data missing: 544 bytes cannot hold the data of its 128×96 sensor" in one_line_error(copies["stripped"])
+    assert "image data missing or truncated: 100.0% of its sensor samples are at the black level" in one_line_error(copies["unwritten"])
+    assert "image data missing or damaged: 100.0% of its sensor samples have the one value 65535" in one_line_error(copies["erased"])
+    assert "cannot be read to the end" in one_line_error(copies["cut"])
+    assert read_raw(good).sensor.shape == (48, 64, 4)
+
+
+def test_mostly_black_is_refused_but_a_dark_photo_is_not(tmp_path):
+    rng = np.random.default_rng(1)
+    black = (64, 64, 64, 64)
+    dark = 64 + rng.normal(0, 3, size=(96, 128)).round()  # a night shot: read noise around black
+    write_dng(tmp_path / "dark.dng", np.clip(dark, 0, 4095), cfa="rggb", black_level=black, white_level=4095)
+    assert read_raw(tmp_path / "dark.dng").sensor.shape == (48, 64, 4)
+
+    lost = rng.integers(64, 4096, size=(96, 128))
+    lost[9:] = 0  # only the first rows were written
+    write_dng(tmp_path / "lost.dng", lost, cfa="rggb", black_level=black, white_level=4095)
+    assert "are at the black level" in one_line_error(tmp_path / "lost.dng")
+
+
+def test_the_megapixel_cap_refuses_before_decoding(tmp_path, bayer_dng, claim_size):
+    huge = tmp_path / "huge.dng"
+    bayer_dng(huge, shape=(64, 64))
+    claim_size(huge, 16000, 16000)  # a 16000² header with 8 KB of data: decoding would fail
+    assert one_line_error(huge) == (
+        f"{huge}: 16000×16000 sensor (256.0 MP) is above the limit of 100 MP; refused before decoding "
+        "(raise it with --max-megapixels)"
+    )
+    small = tmp_path / "small.dng"
+    bayer_dng(small, shape=(64, 64))
+    with pytest.raises(DataError, match=r"64×64 sensor \(0.0 MP\) is above the limit of 0.001 MP"):
+        read_raw(small, max_megapixels=0.001)
+    assert read_raw(small, max_megapixels=0.005).width == 64
