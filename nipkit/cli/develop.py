@@ -62,8 +62,7 @@ def command(model: str, inputs: tuple[str, ...], out: str, tile: int, overlap: i
     overlapping tiles, so any size fits in memory. A file that cannot be read is reported
     on one line and skipped; the exit code is 2 if any failed.
     """
-    from nipkit.data.prepare import encode_png
-    from nipkit.files import atomic_write
+    from nipkit.data.png import write_png
     from nipkit.data.raw import read_raw
     from nipkit.inference import check_tiling, develop_raw
 
@@ -92,7 +91,7 @@ def command(model: str, inputs: tuple[str, ...], out: str, tile: int, overlap: i
             continue
         target = folder / f"{_unique(name, taken)}.png"
         pixels = (rgb * 255.0 + 0.5).astype("uint8")
-        atomic_write(target, lambda tmp: tmp.write_bytes(encode_png(pixels)))
+        write_png(target, pixels)
         click.echo(f"{source} -> {target} ({rgb.shape[1]}×{rgb.shape[0]})")
     if failed:
         raise DataError(f"{failed} of {len(sources)} inputs could not be developed (see above)")

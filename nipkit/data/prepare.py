@@ -27,22 +27,19 @@ Example:
 from __future__ import annotations
 
 import json
-import struct
 import sys
-import zlib
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from io import BytesIO
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from nipkit.data.develop import TargetSpec, develop
+from nipkit.data.png import write_png
 from nipkit.data.raw import RAW_EXTENSIONS, open_raw, raw_image_from, read_camera_name
 from nipkit.data.raw_checks import DEFAULT_MAX_MEGAPIXELS
 from nipkit.errors import DataError
@@ -56,7 +53,6 @@ __all__ = [
     "image_names",
     "parse_split",
     "split_names",
-    "encode_png",
     "prepare_image",
     "prepare_folder",
 ]
@@ -80,35 +76,6 @@ def _write_npy(path: Path, array: np.ndarray) -> None:
             np.save(handle, array, allow_pickle=False)
 
     atomic_write(path, write)
-
-
-def encode_png(rgb: np.ndarray) -> bytes:
-    """Encodes uint8 or uint16 (h, w, 3) RGB as PNG bytes (16-bit without Pillow, which
-    has no 16-bit RGB mode).
-
-    Args:
-        rgb: the image.
-    """
-    if rgb.dtype == np.uint8:
-        buffer = BytesIO()
-        Image.fromarray(rgb).save(buffer, format="PNG")
-        return buffer.getvalue()
-    height, width, _ = rgb.shape
-    rows = np.ascontiguousarray(rgb, dtype=">u2").reshape(height, -1).view(np.uint8)
-    filtered = rows.copy()
-    filtered[:, 6:] -= rows[:, :-6]  # PNG filter 1 ("Sub") with 6 bytes per pixel, modulo 256
-    scanlines = np.concatenate([np.ones((height, 1), np.uint8), filtered], axis=1)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6))
-        + chunk(b"IEND", b"")
-    )
 
 
 def _remove_stale_temporaries(out: Path) -> None:
@@ -225,8 +192,7 @@ def prepare_image(
         rgb = develop(raw, image, spec)
     _write_npy(out / "bayer" / f"{name}.npy", image.sensor)
     _write_npy(out / "target" / f"{name}.npy", rgb)
-    png = encode_png(rgb)
-    atomic_write(out / "target" / f"{name}.png", lambda tmp: tmp.write_bytes(png))
+    write_png(out / "target" / f"{name}.png", rgb)
     meta = {
         "name": name,
         "source": relative,
