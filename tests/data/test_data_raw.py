@@ -1,7 +1,9 @@
 """read_raw against the sensor values the tests wrote into real DNG files."""
 from __future__ import annotations
 
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from PIL import Image
 
 from nipkit.data.dng import write_dng, write_linear_dng
 from nipkit.cfa import CFA_PATTERNS, bayer_to_stack, sample_positions, stack_to_bayer
-from nipkit.data.raw import read_camera_name, read_raw
+from nipkit.data.raw import RAW_EXTENSIONS, read_camera_name, read_raw
 from nipkit.errors import DataError
 
 # X-Trans 6x6 colour codes (0 = R, 1 = G, 2 = B).
@@ -174,3 +176,9 @@ def test_the_megapixel_cap_refuses_before_decoding(tmp_path, bayer_dng, claim_si
     with pytest.raises(DataError, match=r"64×64 sensor \(0.0 MP\) is above the limit of 0.001 MP"):
         read_raw(small, max_megapixels=0.001)
     assert read_raw(small, max_megapixels=0.005).width == 64
+
+
+def test_the_readme_lists_every_raw_extension():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    listed = re.search(r"any format LibRaw reads:\n(.*?), in any case", readme, re.S).group(1)
+    assert sorted("." + name.strip().lower() for name in listed.split(",")) == sorted(RAW_EXTENSIONS)
