@@ -5,9 +5,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# A wall-clock limit only against hangs: far above what any step of a test takes on a
+# loaded machine, so that no test's outcome depends on how fast the machine is.
+HANG_GUARD_S = 1800
 
 
 def nipkit_executable() -> str:
@@ -15,7 +20,7 @@ def nipkit_executable() -> str:
     return str(exe) if exe.exists() else shutil.which("nipkit") or "nipkit"
 
 
-def run_nipkit(*args: str, env: dict | None = None, cwd: str | Path | None = None, timeout: float = 600):
+def run_nipkit(*args: str, env: dict | None = None, cwd: str | Path | None = None, timeout: float = HANG_GUARD_S):
     """Runs `nipkit ARGS...` in a subprocess; returns the CompletedProcess."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
@@ -37,3 +42,29 @@ def pythonpath(*folders: Path) -> dict[str, str]:
     """An environment whose PYTHONPATH adds `folders` (as a user's site-packages would)."""
     parts = [str(f) for f in folders] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     return {"PYTHONPATH": os.pathsep.join(parts)}
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen, what: str, poll_s: float = 0.005) -> None:
+    """Waits until `condition()` holds while `process` runs: an event, not a duration.
+
+    Fails if the process ends first, or after HANG_GUARD_S (a hang). `condition` may raise
+    OSError or ValueError (a file being replaced, half-read JSON): that counts as False.
+
+    Args:
+        condition: what to wait for.
+        process: the process expected to bring it about.
+        what: the event, for the failure message.
+        poll_s: seconds between checks.
+    """
+    hang_guard = time.monotonic() + HANG_GUARD_S
+    while True:
+        try:
+            if condition():
+                return
+        except (OSError, ValueError):
+            pass
+        if process.poll() is not None:
+            tail = process.stderr.read()[-2000:] if process.stderr else ""
+            raise AssertionError(f"the process ended (exit {process.returncode}) before {what}: {tail!r}")
+        assert time.monotonic() < hang_guard, f"no {what} after {HANG_GUARD_S} s: the process hangs"
+        time.sleep(poll_s)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from support import HANG_GUARD_S
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 TRAINING_FIGURES = ("step_ms", "iteration_ms", "it_per_s", "images_per_s", "gflop_per_step", "achieved_gflop_s",
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.slow
 def _run(script: str, *args: str) -> None:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -79,7 +81,7 @@ def test_gpu_script_quick_mode_runs_without_a_gpu(tmp_path):
     """`gpu.sh --quick` takes every path of the GPU script, with this environment's nipkit."""
     env = {**os.environ, "NIPKIT_NO_INSTALL": "1", "VENV": sys.prefix, "OUT": str(tmp_path / "gpu")}
     done = subprocess.run(["bash", str(BENCHMARKS / "gpu.sh"), "--quick"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     for variant in ("float32", "mixed", "xla", "mixed-xla"):
         rows = json.loads((tmp_path / "gpu" / f"training-{variant}.json").read_text())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support import pip_install_target, pythonpath
+from support import HANG_GUARD_S, pip_install_target, pythonpath
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = {"nipkit-contrast": REPO / "plugins" / "nipkit-contrast", "nipkit-resnip": REPO / "plugins" / "nipkit-resnip"}
@@ -104,7 +104,7 @@ class ThrowawayVenv:
     def nipkit(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [self.python, "-m", "nipkit.cli.main", *map(str, args)],
-            capture_output=True, text=True, env=self.env, cwd=REPO, timeout=600,
+            capture_output=True, text=True, env=self.env, cwd=REPO, timeout=HANG_GUARD_S,
         )
 
 
@@ -158,7 +158,7 @@ def test_example_config_validates_only_with_the_plugins(nipkit_cli, plugin_targe
 def test_reuse_layers_example_runs():
     result = subprocess.run(
         [sys.executable, str(REPO / "examples" / "reuse_layers.py")],
-        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=600,
+        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=HANG_GUARD_S,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "outputs identical" in result.stdout
@@ -169,7 +169,7 @@ def test_plugin_package_passes_its_own_tests(plugin, plugin_target):
     """Each example plugin's own test suite, with the plugins installed as a user would."""
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(PLUGINS[plugin] / "tests")],
-        capture_output=True, text=True, env={**os.environ, **pythonpath(plugin_target)}, timeout=600, cwd=REPO,
+        capture_output=True, text=True, env={**os.environ, **pythonpath(plugin_target)}, timeout=HANG_GUARD_S, cwd=REPO,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout

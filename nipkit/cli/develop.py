@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from nipkit.errors import DataError, NipkitError
+from nipkit.data.raw_checks import DEFAULT_MAX_MEGAPIXELS
+from nipkit.errors import ConfigError, DataError, NipkitError
 
 
 def _sources(inputs: tuple[str, ...]) -> list[tuple[Path, str]]:
@@ -55,7 +56,9 @@ def _load(model_path: str):
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for the PNG files.")
 @click.option("--tile", type=int, default=512, show_default=True, help="Tile side in output pixels.")
 @click.option("--overlap", type=int, default=64, show_default=True, help="Pixels shared by neighbouring tiles.")
-def command(model: str, inputs: tuple[str, ...], out: str, tile: int, overlap: int) -> None:
+@click.option("--max-megapixels", type=float, default=DEFAULT_MAX_MEGAPIXELS, show_default=True,
+              help="Refuse photos whose sensor is larger (read from the header, before decoding).")
+def command(model: str, inputs: tuple[str, ...], out: str, tile: int, overlap: int, max_megapixels: float) -> None:
     """Develop RAW photos into 8-bit PNG files with a trained NIP, at full resolution.
 
     INPUTS are RAW files or folders (searched recursively). Photos are developed in
@@ -66,6 +69,8 @@ def command(model: str, inputs: tuple[str, ...], out: str, tile: int, overlap: i
     from nipkit.data.raw import read_raw
     from nipkit.inference import check_tiling, develop_raw
 
+    if not max_megapixels > 0:
+        raise ConfigError(f"nipkit develop: --max-megapixels must be above 0; got {max_megapixels:g}")
     nip = _load(model)
     try:
         check_tiling(nip, tile, overlap)
@@ -81,7 +86,7 @@ def command(model: str, inputs: tuple[str, ...], out: str, tile: int, overlap: i
             failed += 1
             continue
         try:
-            raw = read_raw(source)
+            raw = read_raw(source, max_megapixels)
             if getattr(nip, "cfa", raw.cfa) != raw.cfa:
                 warnings.warn(f"{source}: CFA {raw.cfa}, but the model was built for {nip.cfa}")
             rgb = develop_raw(nip, raw, tile=tile, overlap=overlap)

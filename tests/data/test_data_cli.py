@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from nipkit.data.develop import TargetSpec
 from nipkit.data.prepare import prepare_folder
+from support import wait_for
 
 
 def test_missing_folder_is_one_line_and_exit_code_2(tmp_path, nipkit_cli):
@@ -57,14 +57,9 @@ def test_killed_prepare_resumes_to_the_complete_result(tmp_path, photo_dng):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        # Kill as soon as the first photo is complete: meta/NAME.json is written last, and
-        # the temporaries being written are never named *.json. The deadline only guards
-        # against a hang; it is far above any machine's time for one photo.
-        hang_guard = time.monotonic() + 900
-        while not list(out.glob("meta/*.json")):
-            assert process.poll() is None, "prepare ended before its first photo was done"
-            assert time.monotonic() < hang_guard, "prepare wrote no photo in 15 minutes"
-            time.sleep(0.005)
+        # meta/NAME.json is written last, and the temporaries being written are never
+        # named *.json: once one matches, that photo is complete.
+        wait_for(lambda: any(out.glob("meta/*.json")), process, "its first photo was done")
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:

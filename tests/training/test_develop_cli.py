@@ -43,3 +43,15 @@ def test_unloadable_model_is_one_line(tmp_path, nipkit_cli):
     assert result.returncode == 2
     (line,) = error_lines(result.stderr)
     assert "fake.keras" in line and "Traceback" not in result.stderr
+
+
+def test_develop_refuses_photos_above_the_megapixel_cap(tmp_path, demo_data, nipkit_cli):
+    photo = sorted((demo_data.parent / "raw" / demo_data.name).glob("*.dng"))[0]
+    model = INet(cfa="rggb")
+    model(np.zeros((1, 8, 8, 4), "float32"))
+    model.save(tmp_path / "inet.keras")
+    result = nipkit_cli("develop", tmp_path / "inet.keras", photo, "--out", tmp_path / "out", "--max-megapixels", "0.001")
+    assert result.returncode == 2
+    errors = error_lines(result.stderr)
+    assert len(errors) == 2 and f"{photo}: " in errors[0] and "is above the limit of 0.001 MP; refused before decoding" in errors[0]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

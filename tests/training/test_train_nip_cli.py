@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from skimage.metrics import peak_signal_noise_ratio
 
 import nipkit
 from nip_runs import SMALL_TRAINING, error_lines, invoke, write_config
+from support import HANG_GUARD_S, wait_for
 from nipkit.data import Dataset, validation_patches
 from nipkit.training.checkpoints import read_state
 
@@ -77,9 +77,7 @@ def test_sigkill_then_resume_matches_the_uninterrupted_run(run_a, tmp_path):
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     state = run_b / "checkpoint" / "state.json"
     try:
-        deadline = time.monotonic() + 300
-        while not state.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(state.exists, process, "its first checkpoint", poll_s=0.02)
     finally:
         process.send_signal(signal.SIGKILL)
         _, stderr = process.communicate()
@@ -145,7 +143,7 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(tmp_path, demo
     result = subprocess.run(
         [sys.executable, "-c", MIRRORED, "train", "nip", str(config), "--out", str(tmp_path / "mirrored"),
          "--set", "training.distribute=mirrored"],
-        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300,
+        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=HANG_GUARD_S,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 × CPU (mirrored)" in result.stdout
