@@ -61,7 +61,7 @@ RAW_EXTENSIONS = (
     ".mos",  # Leaf
     ".mef", ".mfw",  # Mamiya
     ".erf",  # Epson
-    ".x3f",  # Sigma (Foveon: read, then refused as not Bayer)
+    ".x3f",  # Sigma (Foveon; LibRaw 0.21+ refuses it, which is then one line)
     ".gpr",  # GoPro
     ".cs1", ".sti", ".ia",  # Sinar
     ".bay",  # Casio
