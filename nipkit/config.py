@@ -103,10 +103,7 @@ def parse_override(text: str) -> tuple[ConfigPath, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. training.steps=100")
-    try:
-        value = yaml.load(raw, Loader=_Loader) if raw.strip() else None  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {text!r}: value is not valid YAML ({exc})") from None
+    value = _parse_yaml(raw, f"--set {text!r}")[0] if raw.strip() else None
     return _split_dotted(key.strip()), value
 
 

@@ -156,3 +156,13 @@ def test_modest_aliases_keep_their_values_and_lines(tmp_path):
     assert config.get("manipulations[0].quality") == 80 and config.get("channel[0].type") == "jpeg"
     assert config.where(("manipulations", 1)) == f"{tmp_path / 'exp.yaml'}:4"
     assert config.where(("base", "quality")) == f"{tmp_path / 'exp.yaml'}:1"
+
+
+def test_an_alias_bomb_in_a_set_value_is_refused_too():
+    bomb = "[&a [x, x, x, x, x, x, x, x, x, x], " + ", ".join(
+        f"&{b} [{', '.join([f'*{a}'] * 10)}]" for a, b in zip("abcd", "bcde")
+    ) + "]"
+    with pytest.raises(ConfigError, match=r"^--set 'nip=.*':1: the YAML's aliases \(\*name\) expand to more than 100,000 values"):
+        parse_override(f"nip={bomb}")
+    with pytest.raises(ConfigError, match=r"^--set 'a=\[1, 2':1: invalid YAML"):
+        parse_override("a=[1, 2")
