@@ -38,8 +38,8 @@ def prepare(
     Every Bayer RAW file libraw reads is taken (any extension of a format LibRaw reads,
     e.g. dng nef cr2 cr3 arw raf orf rw2 kdc 3fr iiq, any case). A bad file (damaged, cut
     short, image data missing, above --max-megapixels) is reported on one line and
-    skipped; a re-run reuses every photo already prepared. One dataset holds one camera: a folder mixing cameras is
-    refused unless --camera picks one.
+    skipped; a re-run reuses every photo already prepared. One dataset holds one camera:
+    a folder mixing cameras is refused unless --camera picks one.
     """
     from nipkit.data.develop import TargetSpec
     from nipkit.data.prepare import parse_split, prepare_folder
