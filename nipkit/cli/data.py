@@ -52,7 +52,7 @@ def prepare(
 @command.command("demo")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None, help="Folder to write; the user cache folder when left out.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the scenes, gains and noise.")
-@click.option("--scenes", default=None, help="Generated dead-leaves training scenes, 1 to 1000  [default: 64, what `data: demo` uses]")
+@click.option("--scenes", default=None, metavar="N", help="Generated dead-leaves training scenes, 1 to 1000  [default: 64, what `data: demo` uses]")
 @click.option("--camera", "cameras", multiple=True, help="Build only this demo camera (repeatable).")
 @click.option("--limit", type=click.IntRange(min=2), default=None, hidden=True, help="Use only the first N photos.")
 @click.option("--max-size", type=click.IntRange(min=32), default=None, hidden=True, help="Crop photos and scenes to N×N at most.")
