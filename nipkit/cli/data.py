@@ -60,17 +60,30 @@ def prepare(
 
 @command.command("demo")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None, help="Folder to write; the user cache folder when left out.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the gains, noise and split.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the scenes, gains and noise.")
+@click.option("--scenes", default=None, metavar="N", help="Generated dead-leaves training scenes, 1 to 1000  [default: 64, what `data: demo` uses]")
 @click.option("--camera", "cameras", multiple=True, help="Build only this demo camera (repeatable).")
 @click.option("--limit", type=click.IntRange(min=2), default=None, hidden=True, help="Use only the first N photos.")
-@click.option("--max-size", type=click.IntRange(min=32), default=None, hidden=True, help="Crop photos to N×N at most.")
+@click.option("--max-size", type=click.IntRange(min=32), default=None, hidden=True, help="Crop photos and scenes to N×N at most.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
-def demo(out: Path | None, seed: int, cameras: tuple[str, ...], limit: int | None, max_size: int | None, no_progress: bool) -> None:
-    """Writes the built-in demo cameras: DNGs synthesised from photos that ship with
-    scikit-image, scikit-learn and matplotlib, prepared into one dataset per camera."""
-    from nipkit.data.demo import build_demo, demo_root
+def demo(
+    out: Path | None, seed: int, scenes: str | None, cameras: tuple[str, ...], limit: int | None, max_size: int | None,
+    no_progress: bool,
+) -> None:
+    """Writes the built-in demo cameras: DNGs synthesised from the photos that ship with
+    scikit-image, scikit-learn and matplotlib and from generated dead-leaves scenes,
+    prepared into one dataset per camera (validation: chelsea, coffee, flower,
+    grace_hopper; training: the other photos and every scene)."""
+    from nipkit.data.demo import DEFAULT_SCENES, MAX_SCENES, build_demo, check_scenes, demo_root
 
-    folder = out if out is not None else demo_root(seed)
-    built = build_demo(folder, seed, cameras=cameras or None, limit=limit, max_size=max_size, progress=not no_progress)
+    try:
+        count = check_scenes(DEFAULT_SCENES if scenes is None else int(scenes))
+    except ValueError:  # ConfigError is one
+        raise ConfigError(f"nipkit data demo: --scenes must be an integer from 1 to {MAX_SCENES}; got {scenes!r}") from None
+    folder = out if out is not None else demo_root(seed, count)
+    built = build_demo(
+        folder, seed, scenes=count, cameras=cameras or None, limit=limit, max_size=max_size,
+        progress=not no_progress, replace_stale=out is None,
+    )
     for name, path in built.items():
         click.echo(f"{name}: {path}")

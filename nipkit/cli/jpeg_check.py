@@ -16,7 +16,7 @@ import click
 import numpy as np
 
 QUALITIES = tuple(range(10, 100, 10))
-MODES = ("round", "ste", "sin", "harmonic", "cubic")
+MODES = ("round", "ste", "sin", "harmonic", "cubic", "ste_sin")
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "china", "flower")
 
 

@@ -35,7 +35,7 @@ def resolve_data(spec: str | Path) -> Path:
 
     Example:
         >>> resolve_data("demo:sim-b")  # doctest: +SKIP
-        PosixPath('/home/me/.cache/nipkit/demo-v2-seed0/sim-b')
+        PosixPath('/home/me/.cache/nipkit/demo-v3-seed0-scenes64/sim-b')
     """
     text = str(spec)
     if text == "demo" or text.startswith("demo:"):

@@ -187,7 +187,7 @@ class _Codec:
         fixed = ops.stop_gradient(tables)
         step = 8.0 * fixed  # the islow DCT is 8 × the orthonormal DCT-II
         hard = None
-        if self.rounding in ("round", "ste", "cubic"):
+        if self.rounding in ("round", "ste", "ste_sin", "cubic"):
             # libjpeg: (|c| + step/2) // step with the sign restored. The extra 0.5 keeps the
             # floor exact even where a division by a constant becomes a reciprocal multiply.
             hard = ops.sign(coefficients) * ops.floor((ops.abs(coefficients) + 0.5 * step + 0.5) / step)

@@ -9,6 +9,9 @@ useful one (Korus & Memon 2019, section 3.2):
 - ``"harmonic"``: x − Σ_{k=1..K} (−1)^{k+1} sin(2πkx) / (πk), the first K terms of the
   sawtooth's Fourier series (it tends to hard rounding as K grows).
 - ``"cubic"``: round(x) + (x − round(x))³.
+- ``"ste_sin"``: hard rounding forward, the gradient of ``"sin"`` backward,
+  1 − cos(2πx): the forward pass is the real codec's while the gradient still says how
+  far a value is from the rounding boundary.
 
 `straight_through(value, surrogate)` is the general tool: it has `value` in the forward
 pass and the gradient of `surrogate` in the backward pass.
@@ -37,11 +40,12 @@ __all__ = [
     "sin_round",
     "harmonic_round",
     "cubic_round",
+    "ste_sin_round",
     "approximate_round",
     "check_rounding",
 ]
 
-ROUNDING_MODES = ("round", "ste", "sin", "harmonic", "cubic")
+ROUNDING_MODES = ("round", "ste", "sin", "harmonic", "cubic", "ste_sin")
 
 
 def straight_through(value, surrogate):
@@ -138,6 +142,13 @@ def cubic_round(x, nearest=None):
     return nearest + (x - nearest) ** 3
 
 
+def ste_sin_round(x, nearest=None):
+    """round(x) forward (half away from zero, or `nearest` if given), the gradient of
+    x − sin(2πx) / 2π, 1 − cos(2πx), backward."""
+    nearest = ops.stop_gradient(round_half_away(x) if nearest is None else nearest)
+    return straight_through(nearest, sin_round(x))
+
+
 def approximate_round(x, mode: str, harmonic_terms: int = 5, hard=None):
     """Rounds `x` with one of `ROUNDING_MODES`.
 
@@ -146,10 +157,12 @@ def approximate_round(x, mode: str, harmonic_terms: int = 5, hard=None):
         mode: one of `ROUNDING_MODES`.
         harmonic_terms: K, the number of sine terms of the "harmonic" mode.
         hard: the hard-rounded value of `x`, when the caller computes it more exactly
-            than `round_half_away(x)` can (used by "round", "ste" and "cubic").
+            than `round_half_away(x)` can (used by "round", "ste", "ste_sin" and "cubic").
     """
     if mode == "cubic":
         return cubic_round(x, hard)
+    if mode == "ste_sin":
+        return ste_sin_round(x, hard)
     if mode == "sin":
         return sin_round(x)
     if mode == "harmonic":

@@ -70,9 +70,10 @@ def photo_dng():
 
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory) -> Path:
-    """The demo camera sim-a with 4 photos cropped to 160×160, prepared."""
+    """The demo camera sim-a with 4 photos and 2 generated scenes, all cropped to 160×160,
+    prepared: astronaut, rocket and both scenes train, chelsea and coffee validate."""
     out = tmp_path_factory.mktemp("demo")
-    return build_demo(out, seed=0, cameras=["sim-a"], limit=4, max_size=160, progress=False)["sim-a"]
+    return build_demo(out, seed=0, scenes=2, cameras=["sim-a"], limit=4, max_size=160, progress=False)["sim-a"]
 
 
 @pytest.fixture(scope="session")

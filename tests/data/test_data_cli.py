@@ -65,7 +65,7 @@ def test_killed_prepare_resumes_to_the_complete_result(tmp_path, photo_dng):
     finally:
         if process.poll() is None:
             process.kill()
-    done_before = len(list((out / "meta").glob("*.json")))
+    done_before = len(list((out / "meta").glob("[!.]*.json")))
     assert not (out / "dataset.json").exists() and 1 <= done_before < len(photos)
 
     rerun = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -84,7 +84,7 @@ def test_killed_prepare_resumes_to_the_complete_result(tmp_path, photo_dng):
 
 @pytest.mark.parametrize("seed", [3])
 def test_demo_command_is_deterministic(tmp_path, nipkit_cli, seed):
-    args = ["--limit", "2", "--max-size", "64", "--no-progress"]
+    args = ["--limit", "2", "--max-size", "64", "--scenes", "2", "--no-progress"]
     outputs = []
     for run, run_seed in (("a", seed), ("b", seed), ("c", seed + 1)):
         result = nipkit_cli("data", "demo", "--out", tmp_path / run, "--seed", run_seed, *args)
@@ -94,7 +94,31 @@ def test_demo_command_is_deterministic(tmp_path, nipkit_cli, seed):
     assert outputs[0] == outputs[1]
     assert outputs[0].keys() == outputs[2].keys()
     dngs = [k for k in outputs[0] if k.suffix == ".dng"]
-    assert len(dngs) == 4 and all(outputs[0][k] != outputs[2][k] for k in dngs)
+    assert len(dngs) == 8 and all(outputs[0][k] != outputs[2][k] for k in dngs)
+    assert {k.name for k in dngs} == {"astronaut.dng", "chelsea.dng", "scene_0000.dng", "scene_0001.dng"}
+
+
+@pytest.mark.parametrize("scenes", ["0", "-3", "1001", "many", "2.5"])
+def test_bad_scene_count_is_one_line_and_exit_code_2(tmp_path, nipkit_cli, scenes):
+    result = nipkit_cli("data", "demo", "--out", tmp_path / "demo", "--scenes", scenes, "--no-progress")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: nipkit data demo: --scenes must be an integer from 1 to 1000; got '{scenes}'"
+    ]
+    assert not (tmp_path / "demo").exists()
+
+
+def test_demo_of_an_older_version_is_refused_not_reused(tmp_path, nipkit_cli):
+    old = tmp_path / "demo"  # what nipkit's demo version 2 wrote: no demo.json
+    (old / "raw" / "sim-a").mkdir(parents=True)
+    (old / "raw" / "sim-a" / "astronaut.dng").write_bytes(b"an old DNG")
+    result = nipkit_cli("data", "demo", "--out", old, "--limit", "2", "--max-size", "64", "--scenes", "1", "--no-progress")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {old}: holds a demo of an older nipkit (no readable demo.json), not demo "
+        "{'version': 3, 'seed': 0, 'scenes': 1, 'limit': 2, 'max_size': 64}; delete the folder or choose another --out"
+    ]
+    assert (old / "raw" / "sim-a" / "astronaut.dng").read_bytes() == b"an old DNG"
 
 
 def test_prepare_on_a_partially_copied_card_prepares_none_and_names_each(tmp_path, photo_dng, damaged_copies, nipkit_cli):

@@ -14,7 +14,7 @@ from nipkit.errors import DataError
 
 def test_contents(small_demo):
     data = Dataset(small_demo)
-    assert data.camera == "nipkit Sim A 12-bit" and data.cfa == "rggb" and len(data) == 4
+    assert data.camera == "nipkit Sim A 12-bit" and data.cfa == "rggb" and len(data) == 6
     assert sorted(data.train + data.validation) == data.images and not set(data.train) & set(data.validation)
     name = data.images[0]
     assert isinstance(data.sensor(name), np.memmap) and isinstance(data.target_pixels(name), np.memmap)
@@ -29,7 +29,7 @@ def test_contents(small_demo):
     meta = data.meta(name)
     assert meta["cfa"] == "rggb" and meta["white_level"] == 4095 and len(meta["black_level"]) == 4
     assert Dataset.open(small_demo).images == data.images
-    assert "train=3, validation=1" in repr(data)
+    assert "train=4, validation=2" in repr(data)
 
 
 def test_errors(small_demo, tmp_path):

@@ -32,9 +32,9 @@ def locate(data: Dataset, names, rgb: np.ndarray) -> tuple[str, int, int]:
 
 def test_batches_are_aligned_and_take_each_photo_in_turn(small_demo):
     data = Dataset(small_demo)
-    batches = take(train_batches(data, P, batch_size=6, seed=0), 2)
+    batches = take(train_batches(data, P, batch_size=8, seed=0), 2)
     for raw, rgb in batches:
-        assert raw.shape == (6, P // 2, P // 2, 4) and rgb.shape == (6, P, P, 3)
+        assert raw.shape == (8, P // 2, P // 2, 4) and rgb.shape == (8, P, P, 3)
         assert raw.dtype == rgb.dtype == np.float32
         sources = []
         for raw_patch, rgb_patch in zip(raw, rgb):
@@ -42,8 +42,8 @@ def test_batches_are_aligned_and_take_each_photo_in_turn(small_demo):
             assert top % 2 == 0 and left % 2 == 0
             np.testing.assert_array_equal(raw_patch, data.bayer(name, (top, left, P, P)))
             sources.append(name)
-        # 3 training photos, one patch each per pass: every photo twice in a batch of 6
-        assert sorted(sources[:3]) == sorted(sources[3:]) == sorted(data.train)
+        # 4 training images, one patch each per pass: every image twice in a batch of 8
+        assert sorted(sources[:4]) == sorted(sources[4:]) == sorted(data.train)
 
 
 def test_per_image_takes_several_patches_of_a_photo(small_demo):
@@ -66,8 +66,8 @@ def test_batch_k_depends_only_on_seed_and_k(small_demo):
 def test_validation_patches_are_fixed_and_aligned(small_demo):
     data = Dataset(small_demo)
     patches = validation_patches(data, P, per_image=5, seed=0)
-    assert patches["raw"].shape == (5, P // 2, P // 2, 4) and patches["rgb"].shape == (5, P, P, 3)
-    assert patches["image"].tolist() == [0] * 5  # one validation photo
+    assert patches["raw"].shape == (10, P // 2, P // 2, 4) and patches["rgb"].shape == (10, P, P, 3)
+    assert patches["image"].tolist() == [0] * 5 + [1] * 5  # two validation photos
     again = validation_patches(small_demo, P, per_image=5, seed=0)
     assert all(np.array_equal(patches[k], again[k]) for k in patches)
     assert not np.array_equal(validation_patches(data, P, 5, seed=1)["rgb"], patches["rgb"])
