@@ -28,6 +28,8 @@ from nipkit.files import atomic_write, fsync_dir, fsync_file
 
 __all__ = [
     "STATE_FILE",
+    "NonFiniteWeightsError",
+    "non_finite_weights",
     "has_checkpoint",
     "read_state",
     "save_checkpoint",
@@ -38,6 +40,36 @@ __all__ = [
 
 STATE_FILE = "state.json"
 _NEW, _OLD = ".new", ".old"
+
+
+class NonFiniteWeightsError(TrainingError):
+    """A checkpoint was not written (or not loaded) because weights are NaN or infinite.
+
+    Attributes:
+        problem: what is not finite, e.g. "12 of 17 weights of 'fan' are NaN or infinite".
+    """
+
+    def __init__(self, message: str, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+def non_finite_weights(
+    models: Mapping[str, keras.Model], optimizers: Mapping[str, keras.optimizers.Optimizer]
+) -> str | None:
+    """Says which weights and optimiser variables hold NaN or infinity; None when all are finite.
+
+    A loss can be finite while the update it produced is not, so a checkpoint is only as
+    good as this check.
+    """
+    problems = []
+    groups = [(f"weights of '{name}'", model.weights) for name, model in models.items()]
+    groups += [(f"optimiser variables of '{name}'", opt.variables) for name, opt in optimizers.items()]
+    for what, variables in groups:
+        bad = [v for v in variables if not np.all(np.isfinite(np.asarray(keras.ops.convert_to_numpy(v))))]
+        if bad:
+            problems.append(f"{len(bad)} of {len(variables)} {what} are NaN or infinite (first: {bad[0].path})")
+    return "; ".join(problems) or None
 
 
 def save_model_atomic(model: keras.Model, path: Path) -> None:
@@ -128,8 +160,15 @@ def save_checkpoint(
         models: built models by name; each becomes `NAME.keras`.
         optimizers: built optimisers by name; each becomes `NAME.optimizer.npz`.
         state: JSON-serialisable values; must hold the integer `step`.
+
+    Raises:
+        NonFiniteWeightsError: a weight or optimiser variable is NaN or infinite; nothing
+            is written and the previous checkpoint stays.
     """
     folder = Path(folder)
+    problem = non_finite_weights(models, optimizers)
+    if problem is not None:
+        raise NonFiniteWeightsError(f"{folder}: checkpoint of step {state.get('step')} not written: {problem}", problem)
     new = folder.with_name(folder.name + _NEW)
     old = folder.with_name(folder.name + _OLD)
     _recover(folder)
@@ -196,4 +235,10 @@ def load_checkpoint(
             raise TrainingError(f"{path}: cannot be loaded into '{name}' ({message})") from None
     for name, optimizer in optimizers.items():
         _load_optimizer(optimizer, folder / f"{name}.optimizer.npz", name)
+    problem = non_finite_weights(models, optimizers)
+    if problem is not None:  # written before checkpoints were checked
+        raise NonFiniteWeightsError(
+            f"{folder}: the checkpoint of step {state['step']} cannot be resumed: {problem}; "
+            f"start again with another --out", problem,
+        )
     return state
