@@ -1,0 +1,99 @@
+"""Fixed-point matrix products on integers carried in float32, exact on any hardware.
+
+libjpeg's integer DCTs are `(x @ Mᵀ + 2^(n−1)) >> n` with 14-bit constants in M. Done as
+one float32 matmul this is exact on CPUs only: NVIDIA GPUs run float32 matmuls in
+TensorFloat-32 by default (TensorFlow and JAX), rounding each operand to 11 significant
+bits (10 stored mantissa bits) before multiplying, and sums above 2^24 lose integers in
+any float32 product. So both operands are split into parts of at most 8 significant
+bits, x = 2^8·x_hi + x_lo and M = 2^7·M_hi + M_lo, whose products TF32 computes exactly;
+their sums stay below 2^24 and are recombined, and shifted, in exact elementwise steps.
+
+`matmul` is the one matrix product these transforms use; a test substitutes a product
+that rounds its operands as TF32 does.
+
+Example:
+    >>> import numpy as np
+    >>> x = np.array([[1000.0, -3.0]], "float32")
+    >>> m = np.array([[11363, 8192], [-1, 3]])
+    >>> np.asarray(fixed_point_matmul(x, m, shift=8)).tolist()  # (x @ m.T + 128) >> 8
+    [[44291.0, -4.0]]
+"""
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+from nipkit.ops.rounding import straight_through
+
+__all__ = ["PART_BITS", "matmul", "split_integers", "fixed_point_matmul"]
+
+PART_BITS = 8
+"""Significant bits of every matmul operand: exact in TF32 (11) and bfloat16 (8)."""
+
+_X_LOW, _M_LOW = 8, 7  # the low parts of x and M take 8 and 7 bits
+
+
+def matmul(x, y):
+    """The matrix product of the integer transforms: `keras.ops.matmul`."""
+    return ops.matmul(x, y)
+
+
+def split_integers(matrix: np.ndarray, low_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(high, low) with matrix = 2^low_bits · high + low and 0 ≤ low < 2^low_bits.
+
+    Raises:
+        ValueError: `high` would need more than PART_BITS significant bits.
+    """
+    matrix = np.asarray(matrix, dtype=np.int64)
+    high = np.floor_divide(matrix, 1 << low_bits)
+    low = matrix - (high << low_bits)
+    if np.abs(high).max(initial=0) >= 1 << PART_BITS:
+        raise ValueError(f"integer matrix entries must be below 2^{PART_BITS + low_bits} in magnitude")
+    return high, low
+
+
+def fixed_point_matmul(x, matrix: np.ndarray, shift: int, input_bits: int | None = None):
+    """(v @ Mᵀ + 2^(shift−1)) >> shift for every run v of n consecutive values along the
+    last axis of integer-valued float32 `x` (M is n × n; the axis a multiple of n).
+
+    Exact whatever precision the matmul runs at, provided |x| < 2^16 and the true sums
+    x @ Mᵀ / 2^7 stay below 2^24. The gradient is that of x @ Mᵀ / 2^shift.
+
+    Args:
+        x: integer-valued float32 tensor.
+        matrix: square integer NumPy matrix, entries below 2^15 in magnitude.
+        shift: the right shift, at least 8.
+        input_bits: a bound on |x| in bits, when known; x is not split when it fits in
+            PART_BITS bits.
+
+    Returns:
+        A float32 tensor of x's shape.
+    """
+    rows, columns = matrix.shape
+    if rows != columns:
+        raise ValueError(f"fixed_point_matmul: the matrix must be square; got {matrix.shape}")
+    high_m, low_m = split_integers(matrix, _M_LOW)
+    shape = ops.shape(x)
+    flat = ops.reshape(x, (-1, columns))
+    half = float(1 << (shift - 1))
+    if input_bits is not None and input_bits <= PART_BITS:
+        # x·M = 2^7·(x·M_hi) + x·M_lo
+        weights = np.concatenate([high_m.T, low_m.T], axis=1).astype("float32")
+        both = matmul(flat, ops.convert_to_tensor(weights))
+        high, low = both[:, :rows], both[:, rows:]
+        total = 128.0 * high + low
+    else:
+        # x·M = 2^15·(x_hi·M_hi) + 2^7·(2·x_hi·M_lo + x_lo·M_hi) + x_lo·M_lo, one matmul.
+        x_high = ops.stop_gradient(ops.floor(flat / float(1 << _X_LOW)))
+        x_low = flat - float(1 << _X_LOW) * x_high
+        zeros = np.zeros_like(high_m.T)
+        weights = np.block([[high_m.T, 2 * low_m.T, zeros], [zeros, high_m.T, low_m.T]]).astype("float32")
+        parts = matmul(ops.concatenate([x_high, x_low], axis=1), ops.convert_to_tensor(weights))
+        top, middle, bottom = parts[:, :rows], parts[:, rows : 2 * rows], parts[:, 2 * rows :]
+        high = 256.0 * top + middle
+        low = bottom
+        total = 32768.0 * top + 128.0 * middle + bottom
+    # (2^7·high + low + half) >> shift = (high + ((low + half) >> 7)) >> (shift − 7), exactly.
+    exact = ops.floor((high + ops.floor((low + half) / 128.0)) / float(1 << (shift - 7)))
+    out = straight_through(exact, total / float(1 << shift))
+    return ops.reshape(out, shape)
