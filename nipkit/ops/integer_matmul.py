@@ -6,7 +6,7 @@ TensorFloat-32 by default (TensorFlow and JAX), rounding each operand to 11 sign
 bits (10 stored mantissa bits) before multiplying, and sums above 2^24 lose integers in
 any float32 product. So both operands are split into parts of at most 8 significant
 bits, x = 2^8·x_hi + x_lo and M = 2^7·M_hi + M_lo, whose products TF32 computes exactly;
-their sums stay below 2^24 and are recombined, and shifted, in exact elementwise steps.
+the sums x·M_hi and x·M_lo stay below 2^24 and are shifted in exact elementwise steps.
 
 `matmul` is the one matrix product these transforms use; a test substitutes a product
 that rounds its operands as TF32 does.
@@ -76,23 +76,16 @@ def fixed_point_matmul(x, matrix: np.ndarray, shift: int, input_bits: int | None
     shape = ops.shape(x)
     flat = ops.reshape(x, (-1, columns))
     half = float(1 << (shift - 1))
+    weights = ops.convert_to_tensor(np.concatenate([high_m.T, low_m.T], axis=1).astype("float32"))
     if input_bits is not None and input_bits <= PART_BITS:
-        # x·M = 2^7·(x·M_hi) + x·M_lo
-        weights = np.concatenate([high_m.T, low_m.T], axis=1).astype("float32")
-        both = matmul(flat, ops.convert_to_tensor(weights))
-        high, low = both[:, :rows], both[:, rows:]
-        total = 128.0 * high + low
+        both = matmul(flat, weights)  # [x·M_hi | x·M_lo]
     else:
-        # x·M = 2^15·(x_hi·M_hi) + 2^7·(2·x_hi·M_lo + x_lo·M_hi) + x_lo·M_lo, one matmul.
+        # x = 2^8·x_hi + x_lo; two matmuls beat one of the stacked parts on CPUs.
         x_high = ops.stop_gradient(ops.floor(flat / float(1 << _X_LOW)))
         x_low = flat - float(1 << _X_LOW) * x_high
-        zeros = np.zeros_like(high_m.T)
-        weights = np.block([[high_m.T, 2 * low_m.T, zeros], [zeros, high_m.T, low_m.T]]).astype("float32")
-        parts = matmul(ops.concatenate([x_high, x_low], axis=1), ops.convert_to_tensor(weights))
-        top, middle, bottom = parts[:, :rows], parts[:, rows : 2 * rows], parts[:, 2 * rows :]
-        high = 256.0 * top + middle
-        low = bottom
-        total = 32768.0 * top + 128.0 * middle + bottom
+        both = float(1 << _X_LOW) * matmul(x_high, weights) + matmul(x_low, weights)
+    high, low = both[:, :rows], both[:, rows:]
+    total = 128.0 * high + low
     # (2^7·high + low + half) >> shift = (high + ((low + half) >> 7)) >> (shift − 7), exactly.
     exact = ops.floor((high + ops.floor((low + half) / 128.0)) / float(1 << (shift - 7)))
     out = straight_through(exact, total / float(1 << shift))
