@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from nipkit.errors import TrainingError
-from nipkit.files import atomic_write, fsync_dir, fsync_file
+from nipkit.files import atomic_write, disk_full_error, fsync_dir, fsync_file, is_disk_full
 
 __all__ = [
     "STATE_FILE",
@@ -164,6 +164,8 @@ def save_checkpoint(
     Raises:
         NonFiniteWeightsError: a weight or optimiser variable is NaN or infinite; nothing
             is written and the previous checkpoint stays.
+        DiskFullError: the disk filled up; the partial new checkpoint is removed and the
+            previous one stays.
     """
     folder = Path(folder)
     problem = non_finite_weights(models, optimizers)
@@ -173,6 +175,27 @@ def save_checkpoint(
     old = folder.with_name(folder.name + _OLD)
     _recover(folder)
     shutil.rmtree(new, ignore_errors=True)
+    try:
+        _write_folder(new, models, optimizers, state)
+    except Exception as exc:
+        shutil.rmtree(new, ignore_errors=True)
+        if not is_disk_full(exc):
+            raise
+        kept = f"the checkpoint of step {read_state(folder)['step']} is kept" if has_checkpoint(folder) else "no checkpoint is kept"
+        raise disk_full_error(
+            folder.parent, f"the checkpoint of step {state.get('step')}", _expected_size(folder, models, optimizers),
+            f"{kept}; free some space, then continue with --resume",
+        ) from exc
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(new, folder)
+    fsync_dir(folder.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_folder(new: Path, models, optimizers, state: Mapping[str, Any]) -> None:
+    """Writes models, optimiser states and state.json (with checksums) into the folder `new`."""
     new.mkdir(parents=True)
     for name, model in models.items():
         model.save(new / f"{name}.keras")
@@ -185,12 +208,16 @@ def save_checkpoint(
     (new / STATE_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
     fsync_file(new / STATE_FILE)
     fsync_dir(new)
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(new, folder)
-    fsync_dir(folder.parent)
-    shutil.rmtree(old, ignore_errors=True)
+
+
+def _expected_size(folder: Path, models, optimizers) -> int:
+    """Bytes a new checkpoint takes: the previous one's size, else its arrays' plus 10%."""
+    if folder.is_dir():
+        previous = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+        if previous:
+            return previous
+    variables = [v for m in models.values() for v in m.weights] + [v for o in optimizers.values() for v in o.variables]
+    return int(1.1 * sum(np.dtype(v.dtype).itemsize * int(np.prod(v.shape)) for v in variables)) + 65536
 
 
 def _verify(folder: Path, state: dict, names: list[str]) -> None:
