@@ -135,3 +135,19 @@ def test_a_sigkilled_run_is_taken_over_and_resumed(tmp_path, demo_data):
     assert _history_steps(run) == list(range(0, steps + 1, SMALL_TRAINING["validate_every"]))
     assert read_state(run / "checkpoint")["step"] == steps
     assert _lock_record(run) == {}
+
+
+def test_nipkit_run_locks_the_output_folder_of_its_config(tmp_path):
+    from test_joint_experiment import write_config as write_experiment
+
+    root = tmp_path / "runs"
+    config = write_experiment(tmp_path, output=str(root))  # no --out: the config's `output:`
+    holder = _holder(root)
+    try:
+        refused = run_nipkit("run", config)
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    assert refused.returncode == 2
+    assert error_lines(refused.stderr)[0].startswith(f"error: {root} is in use by process {holder.pid} on ")
+    assert sorted(p.name for p in root.iterdir()) == [LOCK_FILE]  # nothing was started
