@@ -79,12 +79,14 @@ def fixed_point_matmul(x, matrix: np.ndarray, shift: int, input_bits: int | None
     weights = ops.convert_to_tensor(np.concatenate([high_m.T, low_m.T], axis=1).astype("float32"))
     if input_bits is not None and input_bits <= PART_BITS:
         both = matmul(flat, weights)  # [x·M_hi | x·M_lo]
+        high, low = both[:, :rows], both[:, rows:]
     else:
         # x = 2^8·x_hi + x_lo; two matmuls beat one of the stacked parts on CPUs.
         x_high = ops.stop_gradient(ops.floor(flat / float(1 << _X_LOW)))
         x_low = flat - float(1 << _X_LOW) * x_high
-        both = float(1 << _X_LOW) * matmul(x_high, weights) + matmul(x_low, weights)
-    high, low = both[:, :rows], both[:, rows:]
+        top, bottom = matmul(x_high, weights), matmul(x_low, weights)
+        high = float(1 << _X_LOW) * top[:, :rows] + bottom[:, :rows]
+        low = float(1 << _X_LOW) * top[:, rows:] + bottom[:, rows:]
     total = 128.0 * high + low
     # (2^7·high + low + half) >> shift = (high + ((low + half) >> 7)) >> (shift − 7), exactly.
     exact = ops.floor((high + ops.floor((low + half) / 128.0)) / float(1 << (shift - 7)))
