@@ -6,7 +6,9 @@ A trainer supplies three functions and the loop calls them in a fixed order:
 `validate_every` steps and at the last step, and `checkpoint(state)` every
 `checkpoint_every` steps (by default right after each validation), at the last step and
 when validation asks to stop. A non-finite training value raises `TrainingError` naming
-the step before anything is saved, so the last checkpoint stays the last good one.
+the step before anything is saved, and so does an update that left weights or optimiser
+state non-finite (`save_checkpoint` refuses them), so the last checkpoint stays the last
+good one.
 
 Example:
     >>> loop = TrainingLoop(run, steps=1000, validate_every=100, description="inet")  # doctest: +SKIP
