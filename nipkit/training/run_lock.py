@@ -3,12 +3,11 @@
 The lock is `RUN/.lock`, locked with `flock` (POSIX) or `msvcrt.locking` (Windows). The
 operating system drops such a lock when its holder ends, however it ends, so a lock left
 by a killed process never blocks the next run. The file also records the holder's PID,
-host and start time, so that a second process can say who holds the folder; the record is
-emptied on a clean release, and a record found on taking the lock tells of a holder that
-ended without releasing it.
-
-The file itself stays in place: deleting it would let two processes lock two different
-files of the same name.
+host and start time, so that a second process can say who holds the folder. A clean
+release deletes the file (and the folder, when the lock made it and nothing else was
+written); a file found on taking the lock tells of a holder that ended without releasing
+it. Whoever locks a file checks afterwards that it is still the one at `RUN/.lock`, so a
+file deleted by its releasing holder is never locked by two processes.
 
 Example:
     >>> with RunLock("runs/quickstart"):  # doctest: +SKIP
@@ -74,6 +73,16 @@ def _read_record(fd: int) -> dict:
     return record if isinstance(record, dict) else {}
 
 
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open file `fd` is still the file at `path`."""
+    try:
+        here = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino)
+
+
 def _describe(record: dict) -> str:
     pid, host = record.get("pid", "?"), record.get("host", "?")
     started = record.get("started")
@@ -99,6 +108,7 @@ class RunLock:
         self.folder = Path(folder)
         self.path = self.folder / LOCK_FILE
         self._fd: int | None = None
+        self._made_folder = False
 
     @property
     def held(self) -> bool:
@@ -109,14 +119,19 @@ class RunLock:
         """Takes the lock, or raises RunLockedError naming the holder's PID and host."""
         if self._fd is not None:
             return self
+        self._made_folder = not self.folder.exists()
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _try_lock(fd):
-            holder = _read_record(fd)
-            os.close(fd)
-            raise RunLockedError(
-                f"{self.folder} is in use by {_describe(holder)}; wait for it to end, or choose another --out"
-            )
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            if not _try_lock(fd):
+                holder = _read_record(fd)
+                os.close(fd)
+                raise RunLockedError(
+                    f"{self.folder} is in use by {_describe(holder)}; wait for it to end, or choose another --out"
+                )
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # its holder deleted it on release: lock the new one
         left = _read_record(fd)
         if left:
             warnings.warn(f"{self.folder}: taking over the lock of {_describe(left)}, which ended without releasing it")
@@ -125,15 +140,20 @@ class RunLock:
         return self
 
     def release(self) -> None:
-        """Empties the record and drops the lock (a no-op when not held)."""
+        """Deletes the lock file and drops the lock (a no-op when not held)."""
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
         try:
-            os.ftruncate(fd, 0)
+            self.path.unlink(missing_ok=True)  # while still locked: see _same_file
             _unlock(fd)
         finally:
             os.close(fd)
+        if self._made_folder:
+            try:
+                self.folder.rmdir()  # only when empty: nothing but the lock was written
+            except OSError:
+                pass
 
     @staticmethod
     def _write_record(fd: int, record: dict) -> None:

@@ -67,10 +67,12 @@ def test_a_second_process_is_refused_naming_the_holder_and_then_may_lock(tmp_pat
     finally:
         holder.stdin.close()
         assert holder.wait() == 0
-    assert _lock_record(tmp_path / "run") == {}  # a clean release empties the record
+    assert not (tmp_path / "run").exists()  # a clean release removes the lock and the folder it made
+    (tmp_path / "run").mkdir()
     with RunLock(tmp_path / "run") as lock:
         assert lock.held and _lock_record(tmp_path / "run")["pid"] == os.getpid()
     assert not lock.held
+    assert (tmp_path / "run").is_dir() and not any((tmp_path / "run").iterdir())  # a folder it found stays
 
 
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
@@ -82,6 +84,36 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
         lock = RunLock(tmp_path / "run").acquire()
     assert _lock_record(tmp_path / "run")["pid"] == os.getpid()
     lock.release()
+
+
+# Takes and releases the lock of argv[1] many times; while holding it, checks that no other
+# process holds it too (a marker file only the holder may create).
+CONTENDER = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from nipkit.training.run_lock import RunLock, RunLockedError
+    folder, held = Path(sys.argv[1]), 0
+    while held < 30:
+        try:
+            lock = RunLock(folder).acquire()
+        except RunLockedError:
+            continue
+        marker = os.open(folder.parent / "holder", os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # fails if shared
+        os.close(marker)
+        os.unlink(folder.parent / "holder")
+        lock.release()
+        held += 1
+    """
+)
+
+
+def test_contending_processes_never_hold_the_lock_together(tmp_path):
+    processes = [subprocess.Popen([sys.executable, "-c", CONTENDER, str(tmp_path / "run")], stderr=subprocess.PIPE,
+                                  text=True) for _ in range(3)]
+    for process in processes:
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-2000:]
 
 
 def _start_training(config: Path, out: Path, *extra: str) -> subprocess.Popen:
@@ -134,7 +166,7 @@ def test_a_sigkilled_run_is_taken_over_and_resumed(tmp_path, demo_data):
     assert f"from step {killed_at}" in second.stdout
     assert _history_steps(run) == list(range(0, steps + 1, SMALL_TRAINING["validate_every"]))
     assert read_state(run / "checkpoint")["step"] == steps
-    assert _lock_record(run) == {}
+    assert not (run / LOCK_FILE).exists()
 
 
 def test_nipkit_run_locks_the_output_folder_of_its_config(tmp_path):
@@ -150,4 +182,4 @@ def test_nipkit_run_locks_the_output_folder_of_its_config(tmp_path):
         holder.wait()
     assert refused.returncode == 2
     assert error_lines(refused.stderr)[0].startswith(f"error: {root} is in use by process {holder.pid} on ")
-    assert sorted(p.name for p in root.iterdir()) == [LOCK_FILE]  # nothing was started
+    assert not root.exists()  # nothing was started, and the holder's release removed the folder
