@@ -57,9 +57,10 @@ class DifferentiableJPEG(keras.layers.Layer):
 
     The result is the same on every device and under every dtype policy: the layer
     computes in float32 (its dtype is "float32" unless given, and inputs are never
-    cast down), and its integer transforms split their operands so that matmuls which
-    round operands to 10 mantissa bits (TensorFloat-32, the default of float32 matmuls
-    on recent NVIDIA GPUs) stay exact (see `nipkit.ops.integer_matmul`).
+    cast down), and where a GPU or TPU is visible its integer transforms split their
+    operands so that matmuls which round operands to 10 mantissa bits (TensorFloat-32,
+    the default of float32 matmuls on recent NVIDIA GPUs) stay exact (see
+    `nipkit.ops.integer_matmul`).
 
     Args:
         quality: JPEG quality, an integer from 1 to 100 (used when the call gives none).

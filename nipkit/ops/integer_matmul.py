@@ -8,8 +8,11 @@ any float32 product. So both operands are split into parts of at most 8 signific
 bits, x = 2^8·x_hi + x_lo and M = 2^7·M_hi + M_lo, whose products TF32 computes exactly;
 the sums x·M_hi and x·M_lo stay below 2^24 and are shifted in exact elementwise steps.
 
-`matmul` is the one matrix product these transforms use; a test substitutes a product
-that rounds its operands as TF32 does.
+Splitting x doubles the matmul work, and CPUs compute float32 matmuls exactly, so x is
+split only where matmuls may round: when the backend sees a GPU or TPU
+(`matmuls_may_round`), or always when `SPLIT_INPUTS` is set to True. `matmul` is the one
+matrix product these transforms use; a test substitutes a product that rounds its
+operands as TF32 does.
 
 Example:
     >>> import numpy as np
@@ -20,15 +23,19 @@ Example:
 """
 from __future__ import annotations
 
+import keras
 import numpy as np
 from keras import ops
 
 from nipkit.ops.rounding import straight_through
 
-__all__ = ["PART_BITS", "matmul", "split_integers", "fixed_point_matmul"]
+__all__ = ["PART_BITS", "SPLIT_INPUTS", "matmul", "matmuls_may_round", "split_integers", "fixed_point_matmul"]
 
 PART_BITS = 8
 """Significant bits of every matmul operand: exact in TF32 (11) and bfloat16 (8)."""
+
+SPLIT_INPUTS: bool | None = None
+"""Whether `fixed_point_matmul` splits x too: None decides by `matmuls_may_round()`."""
 
 _X_LOW, _M_LOW = 8, 7  # the low parts of x and M take 8 and 7 bits
 
@@ -36,6 +43,27 @@ _X_LOW, _M_LOW = 8, 7  # the low parts of x and M take 8 and 7 bits
 def matmul(x, y):
     """The matrix product of the integer transforms: `keras.ops.matmul`."""
     return ops.matmul(x, y)
+
+
+def matmuls_may_round() -> bool:
+    """Whether float32 matmuls may run where they round operands: a GPU or TPU is visible.
+
+    Decided when a layer is traced; CPUs multiply float32 exactly.
+    """
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return any(tf.config.list_logical_devices(kind) for kind in ("GPU", "TPU"))
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return True
 
 
 def split_integers(matrix: np.ndarray, low_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +92,7 @@ def fixed_point_matmul(x, matrix: np.ndarray, shift: int, input_bits: int | None
         matrix: square integer NumPy matrix, entries below 2^15 in magnitude.
         shift: the right shift, at least 8.
         input_bits: a bound on |x| in bits, when known; x is not split when it fits in
-            PART_BITS bits.
+            PART_BITS bits (nor on CPUs, see `SPLIT_INPUTS`).
 
     Returns:
         A float32 tensor of x's shape.
@@ -77,7 +105,9 @@ def fixed_point_matmul(x, matrix: np.ndarray, shift: int, input_bits: int | None
     flat = ops.reshape(x, (-1, columns))
     half = float(1 << (shift - 1))
     weights = ops.convert_to_tensor(np.concatenate([high_m.T, low_m.T], axis=1).astype("float32"))
-    if input_bits is not None and input_bits <= PART_BITS:
+    small = input_bits is not None and input_bits <= PART_BITS
+    split = SPLIT_INPUTS if SPLIT_INPUTS is not None else matmuls_may_round()
+    if small or not split:
         both = matmul(flat, weights)  # [x·M_hi | x·M_lo]
         high, low = both[:, :rows], both[:, rows:]
     else:

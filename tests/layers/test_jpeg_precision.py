@@ -51,6 +51,7 @@ def tf32_matmul(request, monkeypatch):
         return tf.matmul(tf32(x, request.param), tf32(y, request.param))
 
     monkeypatch.setattr(integer_matmul, "matmul", emulated)
+    monkeypatch.setattr(integer_matmul, "SPLIT_INPUTS", True)  # as where a GPU is visible
     return seen
 
 
@@ -90,6 +91,24 @@ def test_bit_exact_when_matmuls_round_operands_to_tf32(tf32_matmul, subsampling)
             np.testing.assert_array_equal(ours, to_uint8(roundtrip(images, quality, subsampling)), f"q{quality}")
     assert tf32_matmul, "the layer did not use integer_matmul.matmul"
     assert max(max(bits) for bits in tf32_matmul) <= integer_matmul.PART_BITS
+
+
+def test_inputs_are_split_only_where_matmuls_may_round(monkeypatch):
+    seen = []
+
+    def recording(x, y):
+        seen.append(significant_bits(x))
+        return tf.matmul(x, y)
+
+    monkeypatch.setattr(integer_matmul, "matmul", recording)
+    images = photos()
+    expected = to_uint8(roundtrip(images, 50, "4:4:4"))
+    for split in (True, False):
+        monkeypatch.setattr(integer_matmul, "SPLIT_INPUTS", split)
+        seen.clear()
+        np.testing.assert_array_equal(decoded(DifferentiableJPEG(50, "round"), images), expected)
+        assert (max(seen) <= integer_matmul.PART_BITS) == split
+    assert integer_matmul.matmuls_may_round() == bool(tf.config.list_logical_devices("GPU"))
 
 
 def test_gradients_are_unchanged_by_tf32_matmuls(tf32_matmul):
