@@ -33,7 +33,9 @@ def fsync_file(path: Path) -> None:
 
 def is_disk_full(exc: BaseException) -> bool:
     """Whether `exc` (or an error it was raised from) says that a disk or quota is full."""
-    while exc is not None:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
         if "No space left on device" in str(exc):  # h5py and others keep only the text
