@@ -32,3 +32,7 @@ class DataError(NipkitError, OSError):
 
 class TrainingError(NipkitError, RuntimeError):
     """Training cannot go on: a non-finite loss, a corrupt checkpoint, a bad resume."""
+
+
+class DiskFullError(NipkitError, OSError):
+    """A file could not be written because its disk (or quota) is full."""

@@ -1,11 +1,16 @@
 """Files written so that a process killed at any moment never leaves one half-written."""
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["atomic_write", "temporary_name", "fsync_file", "fsync_dir", "remove_temporaries"]
+from nipkit.errors import DiskFullError
+
+__all__ = ["atomic_write", "temporary_name", "fsync_file", "fsync_dir", "remove_temporaries", "is_disk_full",
+           "disk_full_error", "format_size"]
 
 _TEMP = ".tmp"
 
@@ -24,6 +29,44 @@ def fsync_file(path: Path) -> None:
     """Flushes a file's contents to disk."""
     with open(path, "rb+") as handle:
         os.fsync(handle.fileno())
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (or an error it was raised from) says that a disk or quota is full."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(exc):  # h5py and others keep only the text
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def format_size(size: float) -> str:
+    """A byte count for people: 812 B, 14.2 KB, 3.1 MB, 1.4 GB."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+
+
+def disk_full_error(folder: Path, what: str, needed: int | None = None, advice: str = "") -> DiskFullError:
+    """The one-line error of a write to `folder` that found its disk full.
+
+    Args:
+        folder: where the write went.
+        what: what was being written, e.g. "the checkpoint of step 20".
+        needed: the bytes the write needs, when known.
+        advice: what is kept and what to do, appended after a semicolon.
+    """
+    try:
+        free = f"{format_size(shutil.disk_usage(folder).free)} free"
+    except OSError:
+        free = "free space unknown"
+    need = f"needs about {format_size(needed)}" if needed else "does not fit"
+    return DiskFullError(f"{folder}: the disk is full: {what} {need} ({free}){'; ' + advice if advice else ''}")
 
 
 def temporary_name(path: Path, keep_suffix: bool = False) -> Path:
@@ -46,7 +89,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], *, keep_suffix
     """Calls `write(tmp)` on a temporary file beside `path`, then renames it to `path`.
 
     The temporary name starts with a dot and ends in `.tmp` (see `temporary_name`); it is
-    removed if `write` fails. Writers that add a suffix to a name lacking it (`np.save`,
+    removed if `write` fails. A full disk raises DiskFullError and leaves any previous
+    `path` as it was. Writers that add a suffix to a name lacking it (`np.save`,
     `np.savez`) should be given an open file instead of the name.
 
     Args:
@@ -63,6 +107,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], *, keep_suffix
         write(tmp)
         fsync_file(tmp)
         os.replace(tmp, path)
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        raise disk_full_error(path.parent, path.name, advice=f"{path.name} is unchanged") from exc
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)

@@ -14,6 +14,7 @@ import click
 
 from nipkit._version import __version__
 from nipkit.errors import NipkitError
+from nipkit.files import is_disk_full
 
 # command name -> module under nipkit.cli that defines `command`
 COMMANDS = {
@@ -93,6 +94,12 @@ def main(argv: list[str] | None = None) -> None:
         if show_trace:
             raise
         click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:  # a full disk where nipkit does not check for one itself
+        if show_trace or not is_disk_full(exc):
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        click.echo(f"error: {where}the disk is full; free some space, then continue with --resume", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -1,6 +1,8 @@
 """Click options shared by several nipkit commands."""
 from __future__ import annotations
 
+import functools
+
 import click
 
 set_option = click.option(
@@ -16,8 +18,30 @@ out_option = click.option(
 resume_option = click.option("--resume", is_flag=True, help="Continue from the last checkpoint in the output folder.")
 
 
+def _locked_output(function):
+    """Runs a training command while holding the lock of its output folder (see `RunLock`)."""
+
+    @functools.wraps(function)
+    def locked(**arguments):
+        from nipkit.config import load_config
+        from nipkit.training.nip import default_output
+        from nipkit.training.run_lock import RunLock
+
+        out = arguments["out"]
+        folder = out if out is not None else default_output(load_config(arguments["config"], arguments["overrides"]))
+        with RunLock(folder):
+            return function(**arguments)
+
+    return locked
+
+
 def training_run_options(function):
-    """CONFIG, --set, --out and --resume: the arguments of every command that trains."""
+    """CONFIG, --set, --out and --resume: the arguments of every command that trains.
+
+    The command runs only while it holds the output folder's lock: a second process on the
+    same folder is refused with one line naming the holder.
+    """
+    function = _locked_output(function)
     config = click.argument("config", type=click.Path(dir_okay=False))
     for decorate in (resume_option, out_option, set_option, config):
         function = decorate(function)

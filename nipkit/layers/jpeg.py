@@ -5,6 +5,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from nipkit.ops.integer_matmul import fixed_point_matmul
 from nipkit.ops.jpeg_tables import (
     CHROMINANCE_TABLE,
     FDCT_SHIFTS,
@@ -54,9 +55,12 @@ class DifferentiableJPEG(keras.layers.Layer):
     round(c/Q) − c/Q w.r.t. each table entry Q (the rounding error scales with the step),
     in every rounding mode.
 
-    Bit-exactness needs float32 matrix products to be exact on integers below 2^24, as
-    on CPUs; TensorFloat-32 matrix products (TensorFlow's default on recent NVIDIA GPUs)
-    round them, leaving the output within about one 8-bit level of libjpeg's.
+    The result is the same on every device and under every dtype policy: the layer
+    computes in float32 (its dtype is "float32" unless given, and inputs are never
+    cast down), and where a GPU or TPU is visible its integer transforms split their
+    operands so that matmuls which round operands to 10 mantissa bits (TensorFloat-32,
+    the default of float32 matmuls on recent NVIDIA GPUs) stay exact (see
+    `nipkit.ops.integer_matmul`).
 
     Args:
         quality: JPEG quality, an integer from 1 to 100 (used when the call gives none).
@@ -64,7 +68,9 @@ class DifferentiableJPEG(keras.layers.Layer):
             identity gradient; the training default), "sin", "harmonic" or "cubic".
         subsampling: chroma subsampling, "4:4:4" or "4:2:0".
         harmonic_terms: number of sine terms of the "harmonic" rounding.
-        **kwargs: base `keras.layers.Layer` arguments (name, dtype, ...).
+        **kwargs: base `keras.layers.Layer` arguments (name, dtype, ...). `dtype`
+            defaults to "float32" whatever the global policy (e.g. "mixed_float16"): a
+            lower precision would change the decoded pixels.
 
     Call arguments:
         inputs: RGB images (batch, height, width, 3) in [0, 1]; or a list
@@ -94,6 +100,9 @@ class DifferentiableJPEG(keras.layers.Layer):
         harmonic_terms: int = 5,
         **kwargs,
     ) -> None:
+        # Casting inputs down to float16 would move pixels across rounding boundaries.
+        kwargs["dtype"] = kwargs.get("dtype") or "float32"
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.quality = check_quality(quality, _NAME)
         self.rounding, self.harmonic_terms = check_rounding(rounding, harmonic_terms, _NAME)
@@ -212,44 +221,21 @@ def _pad_edge(planes, axis: int, size, target):
     return ops.take(planes, index, axis=axis)
 
 
-def _integer_pass(x, matrix: np.ndarray, shift: int, split: bool):
-    """(x @ Mᵀ + 2^(shift−1)) >> shift along the last axis (size 8) of integer-valued `x`.
-
-    Exact in float32: with `split`, M = 128·M_hi + M_lo keeps every partial sum below 2^24
-    and the shift is done in two exact steps. The gradient is that of x @ Mᵀ / 2^shift.
-    """
-    shape = ops.shape(x)
-    flat = ops.reshape(x, (-1, 8))
-    half = float(1 << (shift - 1))
-    if not split:
-        total = ops.matmul(flat, ops.convert_to_tensor(matrix.T.astype("float32")))
-        out = floor_ste((total + half) / float(1 << shift))
-        return ops.reshape(out, shape)
-    high = np.floor_divide(matrix, 128)
-    low = matrix - 128 * high
-    weights = np.concatenate([high.T, low.T], axis=1).astype("float32")
-    both = ops.matmul(flat, ops.convert_to_tensor(weights))
-    high_sum, low_sum = both[:, :8], both[:, 8:]
-    exact = ops.floor((high_sum + ops.floor((low_sum + half) / 128.0)) / float(1 << (shift - 7)))
-    out = straight_through(exact, (128.0 * high_sum + low_sum) / float(1 << shift))
-    return ops.reshape(out, shape)
-
-
 def _forward_dct(planes):
     """(b, c, h, w) → (b, c, h/8, w/8, 8u, 8v): 8 × DCT-II of each block, u horizontal."""
     _, channels, height, width = ops.shape(planes)
-    rows = _integer_pass(planes, ISLOW_FORWARD, FDCT_SHIFTS[0], split=False)
+    rows = fixed_point_matmul(planes, ISLOW_FORWARD, FDCT_SHIFTS[0], input_bits=8)
     blocks = ops.reshape(rows, (-1, channels, height // 8, 8, width // 8, 8))
     blocks = ops.transpose(blocks, (0, 1, 2, 4, 5, 3))
-    return _integer_pass(blocks, ISLOW_FORWARD, FDCT_SHIFTS[1], split=True)
+    return fixed_point_matmul(blocks, ISLOW_FORWARD, FDCT_SHIFTS[1])
 
 
 def _inverse_dct(coefficients, shape):
     """De-quantised (b, c, h/8, w/8, 8u, 8v) coefficients → 8-bit planes of `shape`."""
     _, channels, height, width = shape
-    columns = _integer_pass(coefficients, ISLOW_INVERSE, IDCT_SHIFTS[0], split=True)
+    columns = fixed_point_matmul(coefficients, ISLOW_INVERSE, IDCT_SHIFTS[0])
     planes = ops.reshape(ops.transpose(columns, (0, 1, 2, 5, 3, 4)), (-1, channels, height, width))
-    planes = _integer_pass(planes, ISLOW_INVERSE, IDCT_SHIFTS[1], split=True)
+    planes = fixed_point_matmul(planes, ISLOW_INVERSE, IDCT_SHIFTS[1])
     return clip_ste(planes + 128.0, 0.0, 255.0)
 
 

@@ -24,10 +24,12 @@ import keras
 import numpy as np
 
 from nipkit.errors import TrainingError
-from nipkit.files import atomic_write, fsync_dir, fsync_file
+from nipkit.files import atomic_write, disk_full_error, fsync_dir, fsync_file, is_disk_full
 
 __all__ = [
     "STATE_FILE",
+    "NonFiniteWeightsError",
+    "non_finite_weights",
     "has_checkpoint",
     "read_state",
     "save_checkpoint",
@@ -38,6 +40,36 @@ __all__ = [
 
 STATE_FILE = "state.json"
 _NEW, _OLD = ".new", ".old"
+
+
+class NonFiniteWeightsError(TrainingError):
+    """A checkpoint was not written (or not loaded) because weights are NaN or infinite.
+
+    Attributes:
+        problem: what is not finite, e.g. "12 of 17 weights of 'fan' are NaN or infinite".
+    """
+
+    def __init__(self, message: str, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+def non_finite_weights(
+    models: Mapping[str, keras.Model], optimizers: Mapping[str, keras.optimizers.Optimizer]
+) -> str | None:
+    """Says which weights and optimiser variables hold NaN or infinity; None when all are finite.
+
+    A loss can be finite while the update it produced is not, so a checkpoint is only as
+    good as this check.
+    """
+    problems = []
+    groups = [(f"weights of '{name}'", model.weights) for name, model in models.items()]
+    groups += [(f"optimiser variables of '{name}'", opt.variables) for name, opt in optimizers.items()]
+    for what, variables in groups:
+        bad = [v for v in variables if not np.all(np.isfinite(np.asarray(keras.ops.convert_to_numpy(v))))]
+        if bad:
+            problems.append(f"{len(bad)} of {len(variables)} {what} are NaN or infinite (first: {bad[0].path})")
+    return "; ".join(problems) or None
 
 
 def save_model_atomic(model: keras.Model, path: Path) -> None:
@@ -128,12 +160,42 @@ def save_checkpoint(
         models: built models by name; each becomes `NAME.keras`.
         optimizers: built optimisers by name; each becomes `NAME.optimizer.npz`.
         state: JSON-serialisable values; must hold the integer `step`.
+
+    Raises:
+        NonFiniteWeightsError: a weight or optimiser variable is NaN or infinite; nothing
+            is written and the previous checkpoint stays.
+        DiskFullError: the disk filled up; the partial new checkpoint is removed and the
+            previous one stays.
     """
     folder = Path(folder)
+    problem = non_finite_weights(models, optimizers)
+    if problem is not None:
+        raise NonFiniteWeightsError(f"{folder}: checkpoint of step {state.get('step')} not written: {problem}", problem)
     new = folder.with_name(folder.name + _NEW)
     old = folder.with_name(folder.name + _OLD)
     _recover(folder)
     shutil.rmtree(new, ignore_errors=True)
+    try:
+        _write_folder(new, models, optimizers, state)
+    except Exception as exc:
+        shutil.rmtree(new, ignore_errors=True)
+        if not is_disk_full(exc):
+            raise
+        kept = f"the checkpoint of step {read_state(folder)['step']} is kept" if has_checkpoint(folder) else "no checkpoint is kept"
+        raise disk_full_error(
+            folder.parent, f"the checkpoint of step {state.get('step')}", _expected_size(folder, models, optimizers),
+            f"{kept}; free some space, then continue with --resume",
+        ) from exc
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(new, folder)
+    fsync_dir(folder.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_folder(new: Path, models, optimizers, state: Mapping[str, Any]) -> None:
+    """Writes models, optimiser states and state.json (with checksums) into the folder `new`."""
     new.mkdir(parents=True)
     for name, model in models.items():
         model.save(new / f"{name}.keras")
@@ -146,12 +208,16 @@ def save_checkpoint(
     (new / STATE_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
     fsync_file(new / STATE_FILE)
     fsync_dir(new)
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(new, folder)
-    fsync_dir(folder.parent)
-    shutil.rmtree(old, ignore_errors=True)
+
+
+def _expected_size(folder: Path, models, optimizers) -> int:
+    """Bytes a new checkpoint takes: the previous one's size, else its arrays' plus 10%."""
+    if folder.is_dir():
+        previous = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+        if previous:
+            return previous
+    variables = [v for m in models.values() for v in m.weights] + [v for o in optimizers.values() for v in o.variables]
+    return int(1.1 * sum(np.dtype(v.dtype).itemsize * int(np.prod(v.shape)) for v in variables)) + 65536
 
 
 def _verify(folder: Path, state: dict, names: list[str]) -> None:
@@ -196,4 +262,10 @@ def load_checkpoint(
             raise TrainingError(f"{path}: cannot be loaded into '{name}' ({message})") from None
     for name, optimizer in optimizers.items():
         _load_optimizer(optimizer, folder / f"{name}.optimizer.npz", name)
+    problem = non_finite_weights(models, optimizers)
+    if problem is not None:  # written before checkpoints were checked
+        raise NonFiniteWeightsError(
+            f"{folder}: the checkpoint of step {state['step']} cannot be resumed: {problem}; "
+            f"start again with another --out", problem,
+        )
     return state

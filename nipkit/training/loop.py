@@ -6,7 +6,9 @@ A trainer supplies three functions and the loop calls them in a fixed order:
 `validate_every` steps and at the last step, and `checkpoint(state)` every
 `checkpoint_every` steps (by default right after each validation), at the last step and
 when validation asks to stop. A non-finite training value raises `TrainingError` naming
-the step before anything is saved, so the last checkpoint stays the last good one.
+the step before anything is saved, and so does an update that left weights or optimiser
+state non-finite (`save_checkpoint` refuses them), so the last checkpoint stays the last
+good one.
 
 Example:
     >>> loop = TrainingLoop(run, steps=1000, validate_every=100, description="inet")  # doctest: +SKIP
@@ -24,9 +26,10 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from nipkit.errors import TrainingError
+from nipkit.training.checkpoints import NonFiniteWeightsError
 from nipkit.training.run_folder import RunFolder
 
-__all__ = ["LoopState", "Validation", "TrainingLoop", "check_finite"]
+__all__ = ["LoopState", "Validation", "TrainingLoop", "check_finite", "diverged"]
 
 
 @dataclass
@@ -78,19 +81,21 @@ class Validation:
     stop: bool = False
 
 
+def diverged(step: int, problem: str, last_checkpoint: int | None, run: RunFolder) -> TrainingError:
+    """The error of a run that diverged at `step`, naming the last good checkpoint."""
+    kept = (
+        f"the last good checkpoint (step {last_checkpoint}) is kept in {run.checkpoint}"
+        if last_checkpoint
+        else "no checkpoint had been written yet"
+    )
+    return TrainingError(f"training diverged at step {step}: {problem}; {kept}; try a lower training.learning_rate")
+
+
 def check_finite(values: Mapping[str, float], step: int, last_checkpoint: int | None, run: RunFolder) -> None:
     """Raises TrainingError if a value is NaN or infinite, naming the step."""
     for name, value in values.items():
         if not math.isfinite(value):
-            kept = (
-                f"the last good checkpoint (step {last_checkpoint}) is kept in {run.checkpoint}"
-                if last_checkpoint
-                else "no checkpoint had been written yet"
-            )
-            raise TrainingError(
-                f"training diverged at step {step}: {name} is {value}; {kept}; "
-                f"try a lower training.learning_rate"
-            )
+            raise diverged(step, f"{name} is {value}", last_checkpoint, run)
 
 
 def _format(name: str, value: float) -> str:
@@ -206,7 +211,11 @@ class TrainingLoop:
                     state.stopped = self._validate(validate, state, seconds(), writer)
                 if step % self.checkpoint_every == 0 or step == self.steps or state.stopped:
                     state.elapsed = seconds()
-                    checkpoint(state)
+                    try:
+                        checkpoint(state)
+                    except NonFiniteWeightsError as exc:  # a finite loss, a non-finite update
+                        raise diverged(step, f"{exc.problem}, although the loss was finite",
+                                       self._last_checkpoint, self.run_folder) from None
                     self._last_checkpoint = step
                 self._postfix(bar, host)
                 bar.update(1)
