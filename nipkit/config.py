@@ -205,7 +205,7 @@ class Config:
         spec = self.get(path)
         message = str(exc)
         try:
-            name, params = parse_spec(spec)
+            _, params = parse_spec(spec)
         except ConfigError:
             return self.error(path, message)
         # A value error names its parameter; an unknown or broken component does not.
@@ -213,10 +213,17 @@ class Config:
             for param in params:
                 if re.search(rf"\b{re.escape(str(param))}\b", message):
                     return self.error(self._spec_param_path(path, param), message)
-        key = path + ("type",) if isinstance(spec, Mapping) and "type" in spec else (
-            path + (name,) if isinstance(spec, Mapping) else path
-        )
-        return self.error(key, message)
+        return self.error(self.name_path(path), message)
+
+    def name_path(self, path: ConfigPath) -> ConfigPath:
+        """Where the component spec at `path` writes its name: `path`, `path.type` or
+        `path.NAME` (for `{NAME: {...}}`)."""
+        spec = self.get(path)
+        if not isinstance(spec, Mapping):
+            return path
+        if "type" in spec:
+            return path + ("type",)
+        return path + (next(iter(spec)),) if len(spec) == 1 else path
 
     def spec(self, path: ConfigPath, drop: Iterable[str] = ()) -> Any:
         """The component spec at `path`, less keys nipkit reads itself (e.g. `weights`)."""
