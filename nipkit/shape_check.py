@@ -12,6 +12,7 @@ Example:
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import keras
@@ -23,6 +24,8 @@ from nipkit.schema import JOINT_TRAINING, NIP_SPEC_OPTIONS, check_manipulation_n
 
 __all__ = ["check_shapes", "format_shape"]
 
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")  # Keras' messages embolden the original error
+
 
 def format_shape(shape: tuple) -> str:
     """(None, 64, 64, 3) -> "64×64×3" (the batch axis left out)."""
@@ -30,8 +33,10 @@ def format_shape(shape: tuple) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+    """The exception's own first line, without the frame Keras wraps around it."""
+    lines = [ANSI_CODE.sub("", line).strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line and not line.startswith("Exception encountered when calling")]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def _apply(config: Config, path: ConfigPath, step: Any, inputs: Any, source: str, hint: str = "") -> Any:
@@ -81,10 +86,10 @@ def check_shapes(config: Config) -> None:
     for i in range(len(config.get(("channel",)) or [])):
         path = ("channel", i)
         images = _apply(config, path, config.build(path, registry.layers), images, source)
-        if images.shape[-1] != 3:
+        if images.shape[-1] != 3 or 0 in images.shape[1:3]:
             raise config.error(
                 config.name_path(path),
-                f"gives {format_shape(images.shape)} images; a channel step must give RGB images (…×3)",
+                f"gives {format_shape(images.shape)} images; a channel step must give non-empty RGB images (…×3)",
             )
         source = f"the output of channel[{i}]"
 
