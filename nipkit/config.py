@@ -168,11 +168,6 @@ class Config:
         """The resolved document as YAML (what a run folder stores as config.yaml)."""
         return yaml.safe_dump(self.data, sort_keys=False)
 
-    def copy(self) -> "Config":
-        new = Config(copy.deepcopy(self.data), self.source, self.lines)
-        new.origins = dict(self.origins)
-        return new
-
     # -- schema checks ---------------------------------------------------------------
     def check_keys(self, path: ConfigPath, allowed: Iterable[str]) -> None:
         """Errors on a key of the mapping at `path` that is not in `allowed`."""
@@ -185,14 +180,6 @@ class Config:
                 close = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise self.error(path + (key,), f"unknown key{hint}; allowed: {', '.join(allowed)}")
-
-    def require(self, path: ConfigPath, kind: type | tuple, what: str) -> Any:
-        value = self.get(path)
-        if value is None:
-            raise self.error(path, f"is required ({what})")
-        if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
-            raise self.error(path, f"must be {what}, got {value!r}")
-        return value
 
     # -- components ------------------------------------------------------------------
     def _spec_param_path(self, path: ConfigPath, param: str) -> ConfigPath:
@@ -265,10 +252,6 @@ class Config:
             return registry.build(self.spec(path, drop), **defaults)
         except NipkitError as exc:
             raise self._locate(path, exc) from exc
-
-
-def _as_tuple(kind: type | tuple) -> tuple:
-    return kind if isinstance(kind, tuple) else (kind,)
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:

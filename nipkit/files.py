@@ -26,7 +26,7 @@ def fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
     """Calls `write(tmp)` on a temporary file beside `path`, then renames it to `path`.
 
     The temporary name starts with a dot and keeps the suffix (Keras insists on `.keras`,

@@ -6,7 +6,11 @@ such as `clip_unit` fits none of them: as a manipulation it would give a class t
 exactly like `native`.
 
 Example:
-    >>> check_roles(load_config("examples/quickstart.yaml"))  # doctest: +SKIP
+    >>> from nipkit.config import Config
+    >>> check_roles(Config({"nip": "inet", "manipulations": ["sharpen", "clip_unit"]}, "exp.yaml"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nipkit.errors.ConfigError: exp.yaml: manipulations[1]: 'clip_unit' is a building block, not a manipulation; ...
 """
 from __future__ import annotations
 

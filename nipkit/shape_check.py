@@ -8,7 +8,13 @@ image after the channel each end in one `ConfigError` naming the step's FILE:LIN
 config path.
 
 Example:
-    >>> check_shapes(load_config("examples/quickstart.yaml"))  # doctest: +SKIP
+    >>> from nipkit.config import Config
+    >>> spec = {"nip": "onet", "manipulations": ["sharpen"], "channel": [{"downscale": {"factor": 4}}]}
+    >>> check_shapes(Config({**spec, "training": {"patch_size": 128}}, "exp.yaml"))
+    >>> check_shapes(Config({**spec, "training": {"patch_size": 64}}, "exp.yaml"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nipkit.errors.ConfigError: exp.yaml: fan: cannot take the output of channel[0] (16×16×3): ValueError: FAN needs ... at least 20; ...
 """
 from __future__ import annotations
 

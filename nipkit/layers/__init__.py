@@ -3,7 +3,9 @@
 The exported names are those nipkit's `setup.py` registers (see `nipkit.registry`).
 
 Example:
-    >>> from nipkit.layers import DifferentiableJPEG, ConstrainedConv2D  # doctest: +SKIP
+    >>> from nipkit.layers import DifferentiableJPEG, ConstrainedConv2D
+    >>> DifferentiableJPEG.__module__
+    'nipkit.layers.jpeg'
 """
 from __future__ import annotations
 

@@ -6,7 +6,9 @@ be. `ONet` passes RGB through; `FAN` classifies manipulations. Classes are impor
 first access, so importing the package does not start TensorFlow.
 
 Example:
-    >>> from nipkit.models import INet, FAN  # doctest: +SKIP
+    >>> from nipkit.models import INet, FAN
+    >>> INet.input_multiple
+    1
 """
 from __future__ import annotations
 
