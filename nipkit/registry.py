@@ -43,7 +43,7 @@ import importlib
 import inspect
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable, Mapping
 
@@ -102,7 +102,7 @@ class Entry:
     target: str  # "module:attr"
     distribution: str
     version: str
-    roles: tuple[str, ...] = field(default=())  # () for an entry in a group without a role
+    roles: tuple[str, ...] = ()  # () for an entry in a group without a role
 
     @property
     def class_name(self) -> str:

@@ -11,6 +11,7 @@ from nipkit.config import Config
 from nipkit.errors import ConfigError
 from nipkit import registry
 from nipkit.role_check import check_roles
+from nipkit.shape_check import check_shapes
 
 __all__ = ["NIP_TRAINING", "JOINT_TRAINING", "config_kind", "validate", "training_options"]
 
@@ -165,10 +166,7 @@ def validate(config: Config) -> str:
     if output is not None and not isinstance(output, str):
         raise config.error(("output",), f"must be a folder path, got {output!r}")
     check_roles(config)
-    if kind == "experiment":
-        from nipkit.shape_check import check_shapes  # it reads this module's tables
-
-        check_shapes(config)
+    check_shapes(config)
     return kind
 
 

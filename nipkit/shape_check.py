@@ -21,12 +21,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import keras
-
 from nipkit import registry
 from nipkit.config import Config, ConfigPath
 from nipkit.errors import NipkitError
-from nipkit.schema import JOINT_TRAINING, NIP_SPEC_OPTIONS, check_manipulation_names, training_options
 
 __all__ = ["check_shapes", "format_shape"]
 
@@ -59,16 +56,25 @@ def _apply(config: Config, path: ConfigPath, step: Any, inputs: Any, source: str
 
 
 def check_shapes(config: Config) -> None:
-    """Runs an experiment config's steps symbolically at `training.patch_size`.
+    """Runs an experiment config's steps symbolically at `training.patch_size`; a
+    NIP-training config (no manipulations, channel or FAN) is left alone.
 
     Raises:
         ConfigError: a step refuses its input's shape, a manipulation changes the image
             size, or the FAN's output is not one probability per class.
     """
+    # Imported here: nipkit.schema imports this module (and stays free of TensorFlow).
+    import keras
+
+    from nipkit.schema import JOINT_TRAINING, NIP_SPEC_OPTIONS, check_manipulation_names, config_kind, training_options
+
+    if config_kind(config) != "experiment":
+        return
     size = training_options(config, JOINT_TRAINING)["patch_size"]
     classes = check_manipulation_names(config)
 
-    nip = config.build(("nip",), registry.models, drop=NIP_SPEC_OPTIONS)
+    # No data is read, so the dataset's CFA is not known; shapes do not depend on it.
+    nip = config.build(("nip",), registry.models, drop=NIP_SPEC_OPTIONS, cfa="rggb")
     rgb_input = getattr(nip, "input_channels", 4) == 3
     stacks = keras.KerasTensor((None, size, size, 3) if rgb_input else (None, size // 2, size // 2, 4))
     rgb = _apply(config, ("nip",), nip, stacks, f"the {'RGB patches' if rgb_input else 'RAW stacks'} of patch_size {size}")

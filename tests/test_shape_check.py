@@ -1,6 +1,9 @@
 """`validate` checks shapes without data: NIP → manipulations → channel → FAN, symbolically."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import keras
 import pytest
 
@@ -101,3 +104,12 @@ def test_run_gives_the_same_one_line_error_as_validate(nipkit_cli, tmp_path, fix
         "keep it (size changes belong in `channel:`)"
     )
     assert not (tmp_path / "runs").exists()
+
+
+def test_nip_training_configs_are_left_alone_and_schema_stays_light():
+    from nipkit.config import Config
+    from nipkit.shape_check import check_shapes
+
+    check_shapes(Config({"data": "demo", "nip": "unet", "training": {"patch_size": 200}}))  # no experiment: nothing built
+    code = "import sys, nipkit.schema; assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
