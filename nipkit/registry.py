@@ -437,7 +437,9 @@ def builtin_exports(package: str) -> dict[str, str]:
         >>> builtin_exports("nipkit.models")["UNet"]
         'unet'
     """
-    groups = {r.group: r.name for r in ROLES.values()}
+    # The older groups too, so an installation with stale metadata still exports its classes.
+    groups: dict[str, str | None] = {r.group: r.name for r in ROLES.values()}
+    groups.update({"nipkit.layers": None, "nipkit.models": None})
     exports = {}
     for _, ep in _entry_points(groups):
         module, _, attr = ep.value.partition(":")
