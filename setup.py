@@ -7,26 +7,30 @@ HERE = Path(__file__).parent
 VERSION = {}
 exec((HERE / "nipkit" / "_version.py").read_text(), VERSION)
 
-LAYERS = {
-    "constrained_conv2d": "nipkit.layers.constrained_conv2d:ConstrainedConv2D",
-    "jpeg": "nipkit.layers.jpeg:DifferentiableJPEG",
-    "sharpen": "nipkit.layers.sharpen:Sharpen",
-    "gaussian": "nipkit.layers.gaussian:Gaussian",
-    "resample": "nipkit.layers.resample:Resample",
-    "downscale": "nipkit.layers.downscale:Downscale",
-    "awgn": "nipkit.layers.awgn:AWGN",
-    "median": "nipkit.layers.median:Median",
-    "gamma": "nipkit.layers.gamma:Gamma",
-    "depth_to_space": "nipkit.layers.depth_to_space:DepthToSpace",
-    "clip_unit": "nipkit.layers.clip_unit:ClipUnit",
-}
-MODELS = {
-    "inet": "nipkit.models.inet:INet",
-    "unet": "nipkit.models.unet:UNet",
-    "dnet": "nipkit.models.dnet:DNet",
-    "onet": "nipkit.models.onet:ONet",
-    "fan": "nipkit.models.fan:FAN",
-}
+# Every built-in component once: its key, where it lives, and its roles. A role is an
+# entry-point group `nipkit.<role group>`; plugins declare theirs the same way.
+BUILT_INS = [
+    ("sharpen", "nipkit.layers.sharpen:Sharpen", ["manipulations"]),
+    ("gaussian", "nipkit.layers.gaussian:Gaussian", ["manipulations", "channel"]),
+    ("resample", "nipkit.layers.resample:Resample", ["manipulations"]),
+    ("jpeg", "nipkit.layers.jpeg:DifferentiableJPEG", ["manipulations", "channel"]),
+    ("awgn", "nipkit.layers.awgn:AWGN", ["manipulations", "channel"]),
+    ("median", "nipkit.layers.median:Median", ["manipulations"]),
+    ("gamma", "nipkit.layers.gamma:Gamma", ["manipulations"]),
+    ("downscale", "nipkit.layers.downscale:Downscale", ["channel"]),
+    ("constrained_conv2d", "nipkit.layers.constrained_conv2d:ConstrainedConv2D", ["blocks"]),
+    ("depth_to_space", "nipkit.layers.depth_to_space:DepthToSpace", ["blocks"]),
+    ("clip_unit", "nipkit.layers.clip_unit:ClipUnit", ["blocks"]),
+    ("inet", "nipkit.models.inet:INet", ["nips"]),
+    ("unet", "nipkit.models.unet:UNet", ["nips"]),
+    ("dnet", "nipkit.models.dnet:DNet", ["nips"]),
+    ("onet", "nipkit.models.onet:ONet", ["nips"]),
+    ("fan", "nipkit.models.fan:FAN", ["fans"]),
+]
+COMPONENT_GROUPS: dict[str, list[str]] = {}
+for key, target, groups in BUILT_INS:
+    for group in groups:
+        COMPONENT_GROUPS.setdefault(f"nipkit.{group}", []).append(f"{key} = {target}")
 
 setup(
     name="nipkit",
@@ -58,13 +62,12 @@ setup(
         "colour-demosaicing>=0.2.4",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-xdist>=3"],
+        "test": ["pytest>=7", "pytest-xdist>=3", "ruff>=0.6", "mypy>=1.10", "types-PyYAML"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
     },
     entry_points={
         "console_scripts": ["nipkit=nipkit.cli.main:main"],
-        "nipkit.layers": [f"{k} = {v}" for k, v in LAYERS.items()],
-        "nipkit.models": [f"{k} = {v}" for k, v in MODELS.items()],
+        **COMPONENT_GROUPS,
     },
     classifiers=[
         "Programming Language :: Python :: 3",

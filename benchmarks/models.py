@@ -23,11 +23,14 @@ import json
 import sys
 import time
 
+from nipkit import registry  # metadata only: TensorFlow starts in the workers
+
 from common import fill_defaults, format_table, peak_memory_mib, reset_peak_memory, run_worker, write_json
 
 PATCH = 128
 PAPER_IT_S = {"inet": 8.80, "unet": 1.75, "dnet": 0.66}
-FULL = {"models": "inet,unet,dnet,onet,fan", "iters": 5, "batch": 20}
+BUILT_IN_MODELS = ",".join(e.name for e in registry.models.entries() if e.distribution == "nipkit")
+FULL = {"models": BUILT_IN_MODELS, "iters": 5, "batch": 20}
 QUICK = {"models": "inet", "iters": 1, "batch": 2}
 
 
@@ -47,11 +50,9 @@ def run_one(name: str, iters: int, batch: int) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from nipkit import registry
-
     model = registry.models.build(name)
     rng = np.random.default_rng(0)
-    if name in ("fan", "onet"):  # RGB input
+    if "fan" in registry.models.roles(name) or getattr(model, "input_channels", 4) == 3:  # RGB input
         x = rng.uniform(size=(batch, PATCH, PATCH, 3)).astype("float32")
         y = tf.one_hot(rng.integers(0, 5, batch), 5)
         loss_fn = lambda out: keras.ops.mean(keras.losses.categorical_crossentropy(y, out))  # noqa: E731

@@ -25,10 +25,21 @@ def load_model(path, **kwargs):
         path: the `.keras` file.
         **kwargs: passed to `keras.saving.load_model`.
 
+    Raises:
+        DataError: a `.keras` path that is not a zip archive.
+
     Example:
         >>> model = nipkit.load_model("runs/quickstart/fan/fan.keras")  # doctest: +SKIP
     """
+    import zipfile
+    from pathlib import Path
+
     import keras
 
+    from nipkit.errors import DataError
+
+    path = Path(path)
+    if path.suffix == ".keras" and path.is_file() and not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a .keras file (a .keras file is a zip archive; this one is not)")
     register_all()
     return keras.saving.load_model(path, **kwargs)

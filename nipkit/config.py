@@ -182,11 +182,6 @@ class Config:
         """The resolved document as YAML (what a run folder stores as config.yaml)."""
         return yaml.safe_dump(self.data, sort_keys=False)
 
-    def copy(self) -> "Config":
-        new = Config(copy.deepcopy(self.data), self.source, self.lines)
-        new.origins = dict(self.origins)
-        return new
-
     # -- schema checks ---------------------------------------------------------------
     def check_keys(self, path: ConfigPath, allowed: Iterable[str]) -> None:
         """Errors on a key of the mapping at `path` that is not in `allowed`."""
@@ -200,14 +195,6 @@ class Config:
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise self.error(path + (key,), f"unknown key{hint}; allowed: {', '.join(allowed)}")
 
-    def require(self, path: ConfigPath, kind: type | tuple, what: str) -> Any:
-        value = self.get(path)
-        if value is None:
-            raise self.error(path, f"is required ({what})")
-        if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
-            raise self.error(path, f"must be {what}, got {value!r}")
-        return value
-
     # -- components ------------------------------------------------------------------
     def _spec_param_path(self, path: ConfigPath, param: str) -> ConfigPath:
         spec = self.get(path)
@@ -219,7 +206,7 @@ class Config:
         spec = self.get(path)
         message = str(exc)
         try:
-            name, params = parse_spec(spec)
+            _, params = parse_spec(spec)
         except ConfigError:
             return self.error(path, message)
         # A value error names its parameter; an unknown or broken component does not.
@@ -227,10 +214,17 @@ class Config:
             for param in params:
                 if re.search(rf"\b{re.escape(str(param))}\b", message):
                     return self.error(self._spec_param_path(path, param), message)
-        key = path + ("type",) if isinstance(spec, Mapping) and "type" in spec else (
-            path + (name,) if isinstance(spec, Mapping) else path
-        )
-        return self.error(key, message)
+        return self.error(self.name_path(path), message)
+
+    def name_path(self, path: ConfigPath) -> ConfigPath:
+        """Where the component spec at `path` writes its name: `path`, `path.type` or
+        `path.NAME` (for `{NAME: {...}}`)."""
+        spec = self.get(path)
+        if not isinstance(spec, Mapping):
+            return path
+        if "type" in spec:
+            return path + ("type",)
+        return path + (next(iter(spec)),) if len(spec) == 1 else path
 
     def spec(self, path: ConfigPath, drop: Iterable[str] = ()) -> Any:
         """The component spec at `path`, less keys nipkit reads itself (e.g. `weights`)."""
@@ -272,10 +266,6 @@ class Config:
             return registry.build(self.spec(path, drop), **defaults)
         except NipkitError as exc:
             raise self._locate(path, exc) from exc
-
-
-def _as_tuple(kind: type | tuple) -> tuple:
-    return kind if isinstance(kind, tuple) else (kind,)
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:

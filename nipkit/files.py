@@ -85,7 +85,7 @@ def temporary_name(path: Path, keep_suffix: bool = False) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}{_TEMP}")
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None], *, keep_suffix: bool = False) -> None:
+def atomic_write(path: str | Path, write: Callable[[Path], object], *, keep_suffix: bool = False) -> None:
     """Calls `write(tmp)` on a temporary file beside `path`, then renames it to `path`.
 
     The temporary name starts with a dot and ends in `.tmp` (see `temporary_name`); it is

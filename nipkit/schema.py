@@ -10,6 +10,8 @@ from typing import Any, Callable
 from nipkit.config import Config
 from nipkit.errors import ConfigError
 from nipkit import registry
+from nipkit.role_check import check_roles
+from nipkit.shape_check import check_shapes
 
 __all__ = ["NIP_TRAINING", "JOINT_TRAINING", "config_kind", "validate", "training_options"]
 
@@ -163,6 +165,8 @@ def validate(config: Config) -> str:
     output = config.get(("output",))
     if output is not None and not isinstance(output, str):
         raise config.error(("output",), f"must be a folder path, got {output!r}")
+    check_roles(config)
+    check_shapes(config)
     return kind
 
 

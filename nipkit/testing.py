@@ -2,7 +2,8 @@
 
 Example:
     >>> from nipkit.testing import check_component
-    >>> check_component(MyBlur(sigma=1.0), (32, 32, 3))  # doctest: +SKIP
+    >>> from nipkit.layers import Gaussian
+    >>> check_component(Gaussian(sigma=1.0), (16, 16, 3))
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ Shape = Sequence[int]
 
 
 def _as_shapes(input_shape: Shape | Sequence[Shape]) -> tuple[list[tuple[int, ...]], bool]:
-    if len(input_shape) and isinstance(input_shape[0], (list, tuple)):
-        return [tuple(s) for s in input_shape], True
-    return [tuple(input_shape)], False
+    items: list[Any] = list(input_shape)
+    if items and isinstance(items[0], (list, tuple)):
+        return [tuple(s) for s in items], True
+    return [tuple(items)], False
 
 
 def _random_inputs(shapes: list[tuple[int, ...]], batch: int, seed: int) -> list[np.ndarray]:

@@ -8,6 +8,9 @@ import pytest
 
 from support import FIXTURES, pip_install_target, run_nipkit
 
+# Plugin packages to install, not test modules (pytest --doctest-modules would import them).
+collect_ignore = ["fixtures"]
+
 
 @pytest.fixture(scope="session")
 def nipkit_cli():

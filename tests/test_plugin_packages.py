@@ -37,7 +37,7 @@ def nipkit_lines(stream: str) -> list[str]:
 
 
 def listing(stdout: str) -> dict[str, list[tuple[str, ...]]]:
-    """`nipkit list` output as {kind: [(key, class, distribution, version), ...]}."""
+    """`nipkit list` output as {role: [(key, class, distribution, version), ...]}."""
     rows: dict[str, list[tuple[str, ...]]] = {}
     kind = None
     for line in stdout.splitlines():
@@ -112,8 +112,8 @@ def test_installed_plugins_are_listed_with_distribution_and_version(nipkit_cli, 
     result = nipkit_cli("list", env=pythonpath(plugin_target))
     assert result.returncode == 0, result.stderr
     rows = listing(result.stdout)
-    assert ("contrast", "Contrast", "nipkit-contrast", version_of("nipkit-contrast")) in rows["layers"]
-    assert ("resnip", "ResNIP", "nipkit-resnip", version_of("nipkit-resnip")) in rows["models"]
+    assert ("contrast", "Contrast", "nipkit-contrast", version_of("nipkit-contrast")) in rows["manipulations"]
+    assert ("resnip", "ResNIP", "nipkit-resnip", version_of("nipkit-resnip")) in rows["NIPs"]
     assert not [line for line in nipkit_lines(result.stderr) if "contrast" in line or "resnip" in line]
 
 
@@ -129,10 +129,9 @@ def test_uninstalling_a_plugin_removes_only_its_entry(tmp_path):
     assert after.returncode == 0, after.stderr
 
     rows_before, rows_after = listing(before.stdout), listing(after.stdout)
-    assert any(row[0] == "contrast" for row in rows_before["layers"])
-    assert rows_after["layers"] == [row for row in rows_before["layers"] if row[0] != "contrast"]
-    assert rows_after["models"] == rows_before["models"]
-    assert any(row[0] == "resnip" for row in rows_after["models"])
+    assert any(row[0] == "contrast" for row in rows_before["manipulations"])
+    assert rows_after == {role: [row for row in rows if row[0] != "contrast"] for role, rows in rows_before.items()}
+    assert any(row[0] == "resnip" for row in rows_after["NIPs"])
 
     # The experiment still finds its NIP, and now names the one missing manipulation.
     result = venv.nipkit("validate", EXAMPLE)

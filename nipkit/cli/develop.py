@@ -36,18 +36,27 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _load(model_path: str):
+    """The NIP saved in `model_path`; a model registered in another role is refused."""
     import nipkit
+    from nipkit.registry import describe_roles, roles_of
 
     path = Path(model_path)
     if not path.is_file():
         raise DataError(f"{path}: no such model file")
     try:
-        return nipkit.load_model(path)
+        model = nipkit.load_model(path)
     except NipkitError:
         raise
     except Exception as exc:  # Keras raises many kinds for a damaged or foreign file
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{path}: not a loadable .keras model ({first})") from None
+    roles = roles_of(type(model))
+    if roles and "nip" not in roles:
+        raise DataError(
+            f"{path}: holds {type(model).__name__}, {describe_roles(roles)}, not a NIP; "
+            "develop needs a NIP's .keras file (e.g. a run's nip.keras)"
+        )
+    return model
 
 
 @click.command("develop")

@@ -73,7 +73,9 @@ def cli(traceback: bool) -> None:
     # `main` reads --traceback itself: errors must be caught outside click.
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> str:
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
     return f"warning: {message}\n"
 
 

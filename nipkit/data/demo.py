@@ -188,7 +188,7 @@ def load_photo(name: str) -> np.ndarray:
         from matplotlib import cbook
         from PIL import Image
 
-        with cbook.get_sample_data("grace_hopper.jpg") as handle:
+        with cbook.get_sample_data("grace_hopper.jpg") as handle:  # type: ignore[union-attr]  # a file object
             return np.asarray(Image.open(handle).convert("RGB"))
     raise ValueError(f"unknown demo photo {name!r}; allowed: {', '.join(DEMO_PHOTOS)}")
 

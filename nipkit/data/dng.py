@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Iterable, Sequence
 
 import numpy as np
 import tifffile
@@ -30,7 +30,7 @@ _D65 = 21
 _DENOMINATOR = 1_000_000
 
 
-def _rationals(values: Sequence[float]) -> list[int]:
+def _rationals(values: Iterable[float]) -> list[int]:
     out: list[int] = []
     for value in values:
         out += [int(round(float(value) * _DENOMINATOR)), _DENOMINATOR]
@@ -93,7 +93,7 @@ def write_dng(
         codes, black_tile = np.zeros((2, 2), dtype=np.uint8), np.zeros((2, 2))
         for (r, c), colour, black in zip(sample_positions(cfa), (0, 1, 1, 2), black_level):
             codes[r, c], black_tile[r, c] = colour, black
-        black_tags = [(50713, _SHORT, 2, (2, 2), True), (50714, _LONG, 4, [int(b) for b in black_tile.ravel()], True)]
+        black_tags: list[tuple] = [(50713, _SHORT, 2, (2, 2), True), (50714, _LONG, 4, [int(b) for b in black_tile.ravel()], True)]
     else:
         codes = np.asarray(cfa, dtype=np.uint8)
         black_tags = [(50714, _LONG, 1, int(black_level[0]), True)]

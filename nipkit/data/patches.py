@@ -105,6 +105,7 @@ class PatchSampler:
             low, high = self.rule
             if variance >= high or (variance >= low and rng.random() < 0.5):
                 return top, left, rgb
+        assert best is not None  # at least one window was drawn
         return best[1], best[2], best[3]
 
     def _fill(self, name: str, rng: np.random.Generator, raw: np.ndarray, rgb: np.ndarray) -> None:

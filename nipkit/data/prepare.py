@@ -359,7 +359,7 @@ def prepare_folder(
     def record(result: tuple[dict | None, str | None]) -> None:
         meta, reason = result
         if meta is None:
-            report.skipped.append(reason)
+            report.skipped.append(str(reason))
             say(f"skipped {reason}")
         else:
             metas[meta["name"]] = meta

@@ -131,7 +131,7 @@ class RawImage:
     cfa: str
     sensor: np.ndarray
     bayer: np.ndarray
-    black_level: tuple[float, float, float, float]
+    black_level: tuple[float, ...]  # four values: R, Gr, Gb, B
     white_level: float
     wb: tuple[float, float, float]
     color_matrix: np.ndarray

@@ -32,7 +32,7 @@ def mode_label(mode: str) -> str:
     return MODE_LABELS.get(mode, mode)
 
 
-def row_percent(confusion: Sequence[Sequence[float]]) -> np.ndarray:
+def row_percent(confusion: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
     """A confusion matrix (rows = true class) normalised per row, in percent; empty rows stay 0."""
     counts = np.asarray(confusion, dtype=float)
     totals = counts.sum(axis=1, keepdims=True)
@@ -47,7 +47,7 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def _mode_handles(modes: Sequence[str]) -> list[Line2D]:
+def _mode_handles(modes: Sequence[str | None]) -> list[Line2D]:
     return [Line2D([], [], color=MODE_COLOURS[m], label=MODE_LEGEND[m]) for m in MODE_COLOURS if m in modes]
 
 
@@ -73,7 +73,7 @@ def plot_progress(
     handles = _mode_handles([modes.get(run) for run in history_rows_by_run])
     for i, (run, rows) in enumerate(history_rows_by_run.items()):
         mode = modes.get(run)
-        colour = MODE_COLOURS.get(mode, f"C{i + 2}")
+        colour = MODE_COLOURS.get(mode or "", f"C{i + 2}")
         steps = [row["step"] for row in rows]
         acc_ax.plot(steps, [row["accuracy"] for row in rows], color=colour, alpha=0.8, marker=".")
         psnr_ax.plot(steps, [row["psnr"] for row in rows], color=colour, alpha=0.8, marker=".")
@@ -96,7 +96,7 @@ def _cell_text(percent: float) -> str:
 
 
 def plot_confusion(
-    confusion: Sequence[Sequence[float]], classes: Sequence[str], path: str | Path, title: str = ""
+    confusion: np.ndarray | Sequence[Sequence[float]], classes: Sequence[str], path: str | Path, title: str = ""
 ) -> Path:
     """A confusion matrix as row-normalised percentages with annotated cells (paper Table 3).
 

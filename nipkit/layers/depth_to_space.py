@@ -19,7 +19,8 @@ class DepthToSpace(keras.layers.Layer):
         inputs: (batch, h, w, channels) with channels a multiple of b².
 
     Example:
-        >>> DepthToSpace(2)(np.zeros((1, 8, 8, 12), "float32")).shape  # doctest: +SKIP
+        >>> import numpy as np
+        >>> tuple(DepthToSpace(2)(np.zeros((1, 8, 8, 12), "float32")).shape)
         (1, 16, 16, 3)
     """
 

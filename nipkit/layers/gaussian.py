@@ -5,7 +5,7 @@ import math
 
 import keras
 
-from nipkit.ops.filtering import check_kernel_size, check_padding, filter2d, gaussian_kernel
+from nipkit.ops.filtering import check_border_fits, check_kernel_size, check_padding, filter2d, gaussian_kernel
 
 __all__ = ["Gaussian"]
 
@@ -47,7 +47,7 @@ class Gaussian(keras.layers.Layer):
         return filter2d(inputs, gaussian_kernel(self.sigma, self.kernel_size), self.padding)
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        return check_border_fits(input_shape, self.kernel_size // 2, self.padding, "Gaussian")
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from nipkit.ops.filtering import check_kernel_size, check_padding, pad_borders
+from nipkit.ops.filtering import check_border_fits, check_kernel_size, check_padding, pad_borders
 
 __all__ = ["Median"]
 
@@ -50,7 +50,7 @@ class Median(keras.layers.Layer):
         return ops.sort(ops.stack(windows, axis=-1), axis=-1)[..., (k * k) // 2]
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        return check_border_fits(input_shape, self.kernel_size // 2, self.padding, "Median")
 
     def get_config(self) -> dict:
         config = super().get_config()

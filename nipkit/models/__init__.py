@@ -6,20 +6,17 @@ be. `ONet` passes RGB through; `FAN` classifies manipulations. Classes are impor
 first access, so importing the package does not start TensorFlow.
 
 Example:
-    >>> from nipkit.models import INet, FAN  # doctest: +SKIP
+    >>> from nipkit.models import INet, FAN
+    >>> INet.input_multiple
+    1
 """
 from __future__ import annotations
 
 from nipkit._lazy import lazy_exports
+from nipkit.registry import builtin_exports
 
-_MODULES = {
-    "DNet": "dnet",
-    "FAN": "fan",
-    "INet": "inet",
-    "JointModel": "joint",
-    "ONet": "onet",
-    "UNet": "unet",
-}
+# The registered models (from nipkit's `setup.py`), and the assembly they are trained in.
+_MODULES = {**builtin_exports(__name__), "JointModel": "joint"}
 
 __all__ = sorted(_MODULES)
 

@@ -38,7 +38,9 @@ class DNet(keras.Model):
         (batch, h, w, 3) RGB in [0, 1].
 
     Example:
-        >>> nip = DNet(layers=3, features=16, cfa="gbrg")  # doctest: +SKIP
+        >>> nip = DNet(layers=3, features=16, cfa="gbrg")
+        >>> nip.cfa
+        'gbrg'
     """
 
     input_multiple = 1

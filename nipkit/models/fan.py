@@ -1,7 +1,7 @@
 """FAN: the forensic analysis network that classifies manipulations."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import keras
 from keras import ops
@@ -11,7 +11,7 @@ from nipkit.layers.constrained_conv2d import ConstrainedConv2D
 _SLOPE = 0.2  # LeakyReLU negative slope
 
 
-def _positive_ints(key: str, values: Sequence[int]) -> list[int]:
+def _positive_ints(key: str, values: Any) -> list[int]:
     values = list(values) if isinstance(values, (list, tuple)) else [values]
     integers = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
     if not values or not integers or min(values) < 1:
@@ -45,7 +45,10 @@ class FAN(keras.Model):
 
     Example:
         >>> fan = FAN(n_classes=5)
-        >>> probs = fan(np.random.rand(4, 128, 128, 3).astype("float32"))  # doctest: +SKIP
+        >>> import numpy as np
+        >>> probs = fan(np.random.rand(4, 64, 64, 3).astype("float32"))
+        >>> tuple(probs.shape)
+        (4, 5)
     """
 
     def __init__(

@@ -80,6 +80,7 @@ def fit_srgb_toy(
         fit = least_squares(residual, start, method="trf", max_nfev=3000)
         if best is None or fit.cost < best.cost:
             best = fit
+    assert best is not None  # the loop ran at least once
     params = unpack(best.x)
     return {key: (float(v) if key == "c" else [float(t) for t in v]) for key, v in params.items()}
 

@@ -23,7 +23,8 @@ class ONet(keras.Model):
         The inputs.
 
     Example:
-        >>> ONet()(np.zeros((1, 8, 8, 3), "float32")).shape  # doctest: +SKIP
+        >>> import numpy as np
+        >>> tuple(ONet()(np.zeros((1, 8, 8, 3), "float32")).shape)
         (1, 8, 8, 3)
     """
 

@@ -25,6 +25,7 @@ import numpy as np
 from keras import ops
 
 __all__ = [
+    "check_border_fits",
     "PADDING_MODES",
     "RESIZE_METHODS",
     "check_padding",
@@ -56,6 +57,30 @@ def check_kernel_size(kernel_size: int, component: str) -> int:
     if kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(f"{component}: kernel_size must be a positive odd integer; got {kernel_size}")
     return int(kernel_size)
+
+
+def check_border_fits(input_shape: tuple, border: int, padding: str, component: str) -> tuple:
+    """Returns `input_shape` if a border of `border` pixels can be padded in `padding` mode.
+
+    Mirroring ("reflect", "symmetric") needs images wider than the border ("reflect"
+    strictly); layers call this from `compute_output_shape`, so a symbolic pass (e.g.
+    `nipkit validate`) finds a kernel too large for the images before any data is read.
+
+    Example:
+        >>> check_border_fits((None, 16, 16, 3), 20, "reflect", "Gaussian")
+        Traceback (most recent call last):
+        ...
+        ValueError: Gaussian: a border of 20 pixels (reflect padding) needs images larger than 20×20; got 16×16
+    """
+    needs = {"reflect": border + 1, "symmetric": border}.get(padding, 0)
+    sides = [side for side in tuple(input_shape)[1:3] if side is not None]
+    if border and any(side < needs for side in sides):
+        shown = "×".join("?" if s is None else str(s) for s in tuple(input_shape)[1:3])
+        raise ValueError(
+            f"{component}: a border of {border} pixels ({padding} padding) needs images larger than "
+            f"{needs - 1}×{needs - 1}; got {shown}"
+        )
+    return tuple(input_shape)
 
 
 def pad_borders(images, pad_h: int, pad_w: int, padding: str = "reflect"):

@@ -22,6 +22,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from keras import ops
 
@@ -137,7 +139,7 @@ def _islow_forward() -> np.ndarray:
     t0, t1, t2, t3 = d[0] + d[7], d[1] + d[6], d[2] + d[5], d[3] + d[4]
     t7, t6, t5, t4 = d[0] - d[7], d[1] - d[6], d[2] - d[5], d[3] - d[4]
     t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
-    rows = [None] * 8
+    rows: list[Any] = [None] * 8
     # The DC and row 4 are exact; scaling them by 2^13 lets one shift rule cover all rows.
     rows[0], rows[4] = (t10 + t11) << _CONST_BITS, (t10 - t11) << _CONST_BITS
     z1 = (t12 + t13) * _K["rot6"]

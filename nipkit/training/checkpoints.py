@@ -128,7 +128,7 @@ def read_state(folder: Path) -> dict:
 
 
 def _save_optimizer(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
-    arrays = {f"v{i:04d}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(optimizer.variables)}
+    arrays: dict[str, Any] = {f"v{i:04d}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(optimizer.variables)}
     with open(path, "wb") as handle:
         np.savez(handle, **arrays)
 

@@ -208,8 +208,7 @@ class _Evaluator:
             probs.append(self._libjpeg_probs(rgb) if libjpeg else self.classify(rgb).numpy())
             labels.append(np.repeat(np.arange(n), len(batch["raw"])))
             images.append(np.tile(batch["image"], n))
-        probs, labels, images = map(np.concatenate, (probs, labels, images))
-        return {"probs": probs, "labels": labels, "images": images}
+        return dict(zip(("probs", "labels", "images"), map(np.concatenate, (probs, labels, images))))
 
     def fidelity(self) -> dict:
         outputs = np.concatenate([self._developed(b).numpy() for b in _batches(self.fidelity_set, EVAL_BATCH)])

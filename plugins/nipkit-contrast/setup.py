@@ -10,6 +10,7 @@ setup(
     packages=["nipkit_contrast"],
     install_requires=["nipkit", "keras>=3.3"],
     extras_require={"test": ["pytest>=7", "pillow>=10", "scikit-image>=0.21"]},
-    # The key (left) is the name YAML files use; the value is module:Class, imported lazily.
-    entry_points={"nipkit.layers": ["contrast = nipkit_contrast.contrast:Contrast"]},
+    # The group is the role (a manipulation); the key (left) is the name YAML files use; the
+    # value is module:Class, imported lazily.
+    entry_points={"nipkit.manipulations": ["contrast = nipkit_contrast.contrast:Contrast"]},
 )

@@ -10,6 +10,7 @@ setup(
     packages=["nipkit_resnip"],
     install_requires=["nipkit", "keras>=3.3", "numpy>=1.24"],
     extras_require={"test": ["pytest>=7", "scipy>=1.10"]},
-    # The key (left) is the name configs use for `nip:`; the value is module:Class.
-    entry_points={"nipkit.models": ["resnip = nipkit_resnip.resnip:ResNIP"]},
+    # The group is the role (a NIP); the key (left) is the name configs use for `nip:`; the
+    # value is module:Class.
+    entry_points={"nipkit.nips": ["resnip = nipkit_resnip.resnip:ResNIP"]},
 )

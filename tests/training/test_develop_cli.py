@@ -55,3 +55,28 @@ def test_develop_refuses_photos_above_the_megapixel_cap(tmp_path, demo_data, nip
     errors = error_lines(result.stderr)
     assert len(errors) == 2 and f"{photo}: " in errors[0] and "is above the limit of 0.001 MP; refused before decoding" in errors[0]
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_text_file_named_keras_is_named_as_such(tmp_path, nipkit_cli):
+    (tmp_path / "notes.keras").write_text("weights are on the other disk\n")
+    result = nipkit_cli("develop", tmp_path / "notes.keras", tmp_path, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    (line,) = error_lines(result.stderr)
+    assert line == f"error: {tmp_path / 'notes.keras'}: not a .keras file (a .keras file is a zip archive; this one is not)"
+
+
+def test_fan_given_as_the_nip_is_refused_by_role(tmp_path, demo_data, nipkit_cli):
+    from nipkit.models import FAN
+
+    fan = FAN(n_classes=2, filters=[4], dense=[4])
+    fan(np.zeros((1, 32, 32, 3), "float32"))
+    fan.save(tmp_path / "fan.keras")
+    photo = sorted((demo_data.parent / "raw" / demo_data.name).glob("*.dng"))[0]
+    result = nipkit_cli("develop", tmp_path / "fan.keras", photo, "--out", tmp_path / "out")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = error_lines(result.stderr)
+    assert line == (
+        f"error: {tmp_path / 'fan.keras'}: holds FAN, a FAN, not a NIP; develop needs a NIP's .keras file "
+        "(e.g. a run's nip.keras)"
+    )
+    assert not (tmp_path / "out").exists()

@@ -81,7 +81,7 @@ def test_bad_factors_raise(kwargs):
 
 def test_registered_through_the_entry_point():
     entry = registry.layers.entry("contrast")
-    assert entry.distribution == "nipkit-contrast"
+    assert entry.distribution == "nipkit-contrast" and entry.roles == ("manipulation",)
     assert registry.layers.get("contrast") is Contrast
     layer = registry.layers.build({"contrast": {"contrast": 1.2, "saturation": 0.8}})
     assert isinstance(layer, Contrast) and layer.saturation == 0.8

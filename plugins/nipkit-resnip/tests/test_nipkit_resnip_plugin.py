@@ -130,7 +130,7 @@ def test_rejects_rgb_input():
 
 def test_registered_through_the_entry_point():
     entry = registry.models.entry("resnip")
-    assert entry.distribution == "nipkit-resnip"
+    assert entry.distribution == "nipkit-resnip" and entry.roles == ("nip",)
     assert registry.models.get("resnip") is ResNIP
     nip = registry.models.build({"resnip": {"filters": 8}}, cfa="bggr")  # cfa as a dataset passes it
     assert isinstance(nip, ResNIP) and nip.cfa == "bggr" and nip.filters == 8
