@@ -51,7 +51,7 @@ def _lines_of(root: yaml.Node, source: str) -> dict:
     walk of the data) can exhaust memory.
     """
     lines: dict = {}
-    todo = [(root, ())]
+    todo: list[tuple[yaml.Node, ConfigPath]] = [(root, ())]
     seen = 0
     while todo:
         node, path = todo.pop()

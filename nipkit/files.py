@@ -34,22 +34,24 @@ def fsync_file(path: Path) -> None:
 def is_disk_full(exc: BaseException) -> bool:
     """Whether `exc` (or an error it was raised from) says that a disk or quota is full."""
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
-        if "No space left on device" in str(exc):  # h5py and others keep only the text
+        if "No space left on device" in str(current):  # h5py and others keep only the text
             return True
-        exc = exc.__cause__ or exc.__context__
+        current = current.__cause__ or current.__context__
     return False
 
 
 def format_size(size: float) -> str:
     """A byte count for people: 812 B, 14.2 KB, 3.1 MB, 1.4 GB."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
+    for unit in ("B", "KB", "MB"):
+        if size < 1000:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
+    return f"{size:.1f} GB"
 
 
 def disk_full_error(folder: Path, what: str, needed: int | None = None, advice: str = "") -> DiskFullError:

@@ -323,7 +323,9 @@ def _write_dngs(out: Path, cameras: Sequence[VirtualCamera], seed: int, shots: S
         (out / "raw" / camera.name).mkdir(parents=True, exist_ok=True)
     for name, draws, srgb_of in tqdm(shots, desc="demo: DNGs", unit="image", disable=not progress, file=sys.stderr):
         todo = [c for c in cameras if not (out / "raw" / c.name / f"{name}.dng").is_file()]
-        srgb = srgb_of() if todo else None
+        if not todo:
+            continue
+        srgb = srgb_of()
         for camera in todo:
             rng = np.random.default_rng([seed, DEMO_CAMERAS.index(camera), draws])
             sensor, wb = unprocess(srgb, camera, rng)

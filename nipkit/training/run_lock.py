@@ -27,7 +27,7 @@ from nipkit.errors import TrainingError
 try:
     import fcntl
 except ImportError:  # Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
     import msvcrt
 
 __all__ = ["LOCK_FILE", "RunLock", "RunLockedError"]
