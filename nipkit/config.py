@@ -258,6 +258,10 @@ class Config:
                     spec = {name: {k: v for k, v in params.items() if k not in drop}}
         return spec
 
+    def spec_option_path(self, path: ConfigPath, key: str) -> ConfigPath:
+        """Where `key` sits inside the component spec at `path` (for messages), e.g. channel[1].jpeg.weights."""
+        return self._spec_param_path(tuple(path), key)
+
     def spec_option(self, path: ConfigPath, key: str) -> Any:
         """A nipkit option written inside a component spec, e.g. a NIP's `weights`."""
         spec = self.get(path)

@@ -64,11 +64,11 @@ def _check_step_options(config: Config, i: int) -> None:
     """A channel step's `trainable:` (true, false or modes) and `weights:` (a path)."""
     trainable = config.spec_option(("channel", i), "trainable")
     if not check_trainable(trainable, MODES):
-        raise config.error(("channel", i, "trainable"), f"must be true, false or a list of modes ({', '.join(MODES)}), "
+        raise config.error(config.spec_option_path(("channel", i), "trainable"), f"must be true, false or a list of modes ({', '.join(MODES)}), "
                            f"got {trainable!r}")
     weights = config.spec_option(("channel", i), "weights")
     if weights is not None and not isinstance(weights, str):
-        raise config.error(("channel", i, "weights"), f"must be a path to a .keras file, got {weights!r}")
+        raise config.error(config.spec_option_path(("channel", i), "weights"), f"must be a path to a .keras file, got {weights!r}")
 
 
 def validate(config: Config) -> str:

@@ -194,7 +194,7 @@ class Experiment:
             if weights is None:
                 continue
             file = Path(weights).expanduser()
-            where = ("channel", i, "weights")
+            where = self.config.spec_option_path(("channel", i), "weights")
             if not step.weights:
                 raise self.config.error(where, f"{type(step).__name__} has no weights to load")
             if not file.is_file():
