@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from nipkit import registry
-from nipkit.config import Config, format_path
+from nipkit.config import Config
 from nipkit.errors import ConfigError, TrainingError
 from nipkit.evaluation.report import write_report, write_run_figures
 from nipkit.evaluation.scoring import describe_steps
@@ -40,7 +40,8 @@ from nipkit.training.loop import LoopState, TrainingLoop, Validation
 from nipkit.training.nip import default_output, train_nip
 from nipkit.training.run_folder import RunFolder, first_difference
 
-__all__ = ["RunResult", "run_experiment", "train_joint", "effective_config", "config_digest", "MODE_LABELS"]
+__all__ = ["RunResult", "run_experiment", "train_joint", "effective_config", "config_digest", "pretrain_config",
+           "MODE_LABELS"]
 
 MODE_LABELS = {"fan": "F", "joint": "F+N"}
 # Keys that choose which runs exist, or where: they may change when a run is resumed or re-reported.
@@ -209,12 +210,16 @@ def _final_summary(run: RunFolder, exp: Experiment, at_step: Callable, repeat: i
     return summary
 
 
+def pretrain_config(config: Config) -> Config:
+    """The NIP-training config of an experiment's `pretrain:` section (its keys still named as written)."""
+    return config.section_as({"data": "data", "nip": "nip", "training": "pretrain"})
+
+
 def _pretrain(config: Config, out: Path, resume: bool, echo) -> Path | None:
     """Pre-trains the NIP when the config has a `pretrain:` section; returns best.keras."""
     if config.get(("pretrain",)) is None:
         return None
-    nip_config = config.section_as({"data": "data", "nip": "nip", "training": "pretrain"})
-    result = train_nip(nip_config, out=out / "nip", resume=resume or (out / "nip").exists(), echo=echo)
+    result = train_nip(pretrain_config(config), out=out / "nip", resume=resume or (out / "nip").exists(), echo=echo)
     if echo:
         echo(f"pre-trained NIP: PSNR {result.best_psnr:.2f} dB at step {result.best_step} ({result.run.best})")
     return result.run.best
@@ -257,7 +262,7 @@ def _reuse(path: Path, config: Config, options: JointTrainingOptions, resume: bo
         return None
     stored = effective_config(RunFolder(path).stored_config())
     raise TrainingError(
-        f"{path} finished with another config ({format_path(stale)} was {_value(stored, stale)!r}, now "
+        f"{config.where(stale)}: {path} finished with another config ({config.name_of(stale)} was {_value(stored, stale)!r}, now "
         f"{_value(effective_config(config.data), stale)!r}); add --overwrite to train it again, or choose another --out")
 
 
