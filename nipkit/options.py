@@ -29,7 +29,7 @@ MODES = ("fan", "joint")
 MAX_STEPS = 10_000_000
 MAX_BATCH = 4096
 MAX_PATCH = 8192  # RGB pixels per side
-MAX_RATE = 1e6
+MAX_RATE = 1e30  # learning rates, norms and weights must stay representable in float32
 MAX_SEED = 2**31 - 1
 # Options a user may change on `--resume` to recover from a divergence; the change is
 # recorded in history.jsonl.

@@ -98,7 +98,8 @@ class Experiment:
             config: an experiment config (its default FAN is filled in).
             mode: "fan" or "joint".
             nip_weights: the NIP's starting weights (e.g. the pre-trained best.keras).
-            repeat: the repeat number; training batches use seed `training.seed + repeat`.
+            repeat: the repeat number; initial weights and training batches use seed
+                `training.seed + repeat`.
             runtime: defaults to what the options ask for (`select_runtime`).
             dataset: defaults to the config's `data:`.
         """
@@ -109,7 +110,9 @@ class Experiment:
         runtime.check_batch_size(options.batch_size)
         if dataset is None:
             dataset = Dataset(resolve_data(config.get(("data",))))
-        return cls(config, mode, runtime, dataset, options, nip_weights, seed=options.seed + repeat)
+        seed = options.seed + repeat
+        keras.utils.set_random_seed(seed)  # the same initial weights for the same seed
+        return cls(config, mode, runtime, dataset, options, nip_weights, seed=seed)
 
     # -- the models ------------------------------------------------------------------
     @property

@@ -157,7 +157,9 @@ class NipTrainer:
         if runtime is None:
             runtime = select_runtime(options.distribute, options.mixed_precision, options.xla)
         runtime.check_batch_size(options.batch_size)
-        return cls(config, runtime, dataset or Dataset(resolve_data(config.get(("data",)))), options)
+        dataset = dataset or Dataset(resolve_data(config.get(("data",))))
+        keras.utils.set_random_seed(options.seed)  # the same initial weights for the same seed
+        return cls(config, runtime, dataset, options)
 
     def train_step(self, runtime: Runtime | None = None) -> Callable:
         """The compiled pre-training step (on `runtime`, default the trainer's)."""
@@ -255,7 +257,6 @@ def train_nip(
     run = RunFolder(Path(out) if out is not None else default_output(config))
     changes = run.resume_changes(config, NipTrainingOptions) if resume and run.has_checkpoint() else {}
     resuming = run.prepare(config, resume, may_change=("training.steps",) + RESUMABLE)
-    keras.utils.set_random_seed(parse_options(config, NipTrainingOptions).seed)
     trainer = NipTrainer.from_config(config)
     model, optimizer, options = trainer.model, trainer.optimizer, trainer.options
     history = run.history
