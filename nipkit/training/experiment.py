@@ -2,14 +2,15 @@
 
 An Experiment is built from a config for one mode ("fan" = F, "joint" = F+N) and holds
 the models (NIP, manipulations, channel steps, FAN, joined in a `JointModel`), their
-optimisers, the compiled train step and the scorer of the fixed validation patches.
-`nipkit run` (through `nipkit.training.runner`), the benchmarks and the tests all use it.
+optimisers, the compiled train step, the scorer of the fixed validation patches and the
+run loop (`train`, in `nipkit.training.run_loop`). `nipkit run` (through `nipkit.training.runner`), the benchmarks and the tests all use it.
 
 Example:
     >>> exp = Experiment.from_config(load_config("examples/quickstart.yaml"), mode="joint")  # doctest: +SKIP
     >>> step = exp.train_step()  # doctest: +SKIP
     >>> values = step(next(exp.batches()))  # doctest: +SKIP
     >>> exp.scorer().fidelity()["psnr"]  # doctest: +SKIP
+    >>> summary = exp.train("runs/quickstart/joint-r0")  # the run loop  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -26,20 +27,23 @@ from nipkit.data.patches import train_batches, validation_patches
 from nipkit.evaluation.scoring import ChannelScorer
 from nipkit.layers.channel_step import STEP_SPEC_OPTIONS, trains_in
 from nipkit.models.joint import JointModel
-from nipkit.options import JointTrainingOptions, parse_options
+from nipkit.evaluation.summary import RunSummary
+from nipkit.options import RESUMABLE_CHANGES, JointTrainingOptions, parse_options
 from nipkit.schema import check_manipulation_names
 from nipkit.training.checkpoints import save_model_atomic
+from nipkit.training.digest import default_fan
 from nipkit.training.nip import build_nip, check_patch_sizes, load_nip_weights
+from nipkit.training.run_folder import RunFolder
+from nipkit.training.run_loop import train_run
 from nipkit.training.runtime import Runtime, select_runtime
 from nipkit.training.steps import joint_step
 
-__all__ = ["Experiment", "default_fan", "step_model_name"]
+__all__ = ["Experiment", "default_fan", "step_model_name", "MAY_CHANGE", "RESUMABLE"]
 
-
-def default_fan(config: Config) -> None:
-    """Writes the default FAN into a config that names none, before any run stores it."""
-    if config.get(("fan",)) is None:
-        config.set(("fan",), "fan")
+# Keys that choose which runs exist, or where: they may change when a run is resumed or re-reported.
+MAY_CHANGE = ("training.steps", "training.mode", "training.repeats", "output")
+# Keys a user may change on --resume to recover from a divergence.
+RESUMABLE = tuple(f"training.{key}" for key in RESUMABLE_CHANGES)
 
 
 def step_model_name(index: int) -> str:
@@ -58,14 +62,16 @@ class Experiment:
         options: the config's training options.
         nip_weights: a `.keras` file with the NIP's starting weights (overrides `nip.weights`).
         seed: the seed of training batches (validation patches use `options.seed`).
+        repeat: the repeat number (recorded in the summary).
 
     Use `Experiment.from_config` to build one with the runtime the options ask for.
     """
 
     def __init__(self, config: Config, mode: str, runtime: Runtime, dataset: Dataset,
-                 options: JointTrainingOptions, nip_weights: str | Path | None = None, seed: int | None = None) -> None:
+                 options: JointTrainingOptions, nip_weights: str | Path | None = None, seed: int | None = None,
+                 repeat: int = 0) -> None:
         self.config, self.mode, self.runtime, self.dataset, self.options = config, mode, runtime, dataset, options
-        self.seed = options.seed if seed is None else seed
+        self.seed, self.repeat = options.seed + repeat if seed is None else seed, repeat
         self.classes = check_manipulation_names(config)
         steps = config.get(("channel",)) or []
         self.trainable_steps = [trains_in(config.spec_option(("channel", i), "trainable"), mode) for i in range(len(steps))]
@@ -112,7 +118,7 @@ class Experiment:
             dataset = Dataset(resolve_data(config.get(("data",))))
         seed = options.seed + repeat
         keras.utils.set_random_seed(seed)  # the same initial weights for the same seed
-        return cls(config, mode, runtime, dataset, options, nip_weights, seed=seed)
+        return cls(config, mode, runtime, dataset, options, nip_weights, seed=seed, repeat=repeat)
 
     # -- the models ------------------------------------------------------------------
     @property
@@ -185,6 +191,25 @@ class Experiment:
                 self.nip_input, self.runtime.compile,
             )
         return self._scorer
+
+    # -- the run loop ----------------------------------------------------------------
+    def train(self, out: str | Path, resume: bool = False, echo: Callable[[str], None] | None = None) -> RunSummary:
+        """Trains this run into the run folder `out`, evaluates it and writes its summary.
+
+        Args:
+            out: the run folder.
+            resume: continue from its checkpoint; learning rates and clip_norm may have
+                changed (recorded in history.jsonl), other keys may not.
+            echo: where to write progress messages.
+
+        Raises:
+            TrainingError: a checkpoint exists without `resume`, the config differs from
+                the run's, training diverges or the NIP collapses.
+        """
+        run = RunFolder(out)
+        changes = run.resume_changes(self.config, JointTrainingOptions) if resume and run.has_checkpoint() else {}
+        resuming = run.prepare(self.config, resume, may_change=MAY_CHANGE + RESUMABLE)
+        return train_run(self, run, resuming, changes, self.repeat, echo)
 
     def save_models(self, folder: Path) -> None:
         """Writes nip.keras, fan.keras and channel-N.keras (steps with weights) into `folder`."""
