@@ -2,10 +2,10 @@
 
 The steps are nipkit's own: the configs are the repository's examples (examples/nip/<nip>.yaml
 for pre-training, examples/paper/unet.yaml with `nip` replaced for F+N) with the data and
-sizes overridden, the models and optimisers are built and the steps compiled by
-nipkit.training.nip (`_build`, `_train_step`) and nipkit.training.joint (`_Experiment`,
-`_optimizers`, `_train_step`), on the runtime `select_runtime` picks, fed by
-`nipkit.data.patches.train_batches` (the demo camera by default). Each configuration runs in
+sizes overridden, the models and optimisers are built and the steps compiled by nipkit's
+public training API (`nipkit.training.NipTrainer` and `nipkit.training.Experiment`, each
+`from_config`), on the runtime `select_runtime` picks, fed by their `batches()` (the demo
+camera by default). Each configuration runs in
 its own process, so its peak memory is its own.
 
 Sizes: pre-training takes batches of `--batch` random `--patch`² patches (paper: 20 of 128²);
@@ -79,49 +79,31 @@ def _overrides(job: dict, patch: int) -> list[str]:
     ]
 
 
-def _load(path: Path, overrides: list[str], table: dict):
-    """(config, options, runtime, dataset) of an example config with the job's overrides."""
+def _config(path: Path, overrides: list[str]):
+    """An example config with the job's overrides, validated."""
     from nipkit.config import load_config
-    from nipkit.data import Dataset, resolve_data
-    from nipkit.schema import training_options, validate
-    from nipkit.training.runtime import select_runtime
+    from nipkit.schema import validate
 
     config = load_config(path, overrides)
     validate(config)
-    options = training_options(config, table)
-    runtime = select_runtime(options["distribute"], options["mixed_precision"], options["xla"])
-    return config, options, runtime, Dataset(resolve_data(config.get(("data",))))
+    return config
 
 
 def _pretraining(job: dict):
-    """(runtime, dataset, options, step factory, models, classes) of a NIP pre-training step."""
-    from nipkit.schema import NIP_TRAINING
-    from nipkit.training import nip
+    """(trainer, step factory, models, classes) of a NIP pre-training step."""
+    from nipkit.training import NipTrainer
 
-    config, options, runtime, dataset = _load(
-        EXAMPLES / "nip" / f"{job['nip']}.yaml", _overrides(job, job["patch"]), NIP_TRAINING)
-    model, optimizer = nip._build(config, runtime, dataset, options)
-
-    def make_step(on):
-        return nip._train_step(on, model, optimizer, options["loss"], options["batch_size"])
-
-    return runtime, dataset, options, make_step, [model], None
+    trainer = NipTrainer.from_config(_config(EXAMPLES / "nip" / f"{job['nip']}.yaml", _overrides(job, job["patch"])))
+    return trainer, trainer.train_step, [trainer.model], None
 
 
 def _joint(job: dict):
-    """(runtime, dataset, options, step factory, models, classes) of a joint F+N step (paper config)."""
-    from nipkit.schema import JOINT_TRAINING
-    from nipkit.training import joint
+    """(experiment, step factory, models, classes) of a joint F+N step (paper config)."""
+    from nipkit.training import Experiment
 
-    config, options, runtime, dataset = _load(
-        EXAMPLES / "paper" / "unet.yaml", _overrides(job, 2 * job["patch"]) + ["training.mode=joint"], JOINT_TRAINING)
-    exp = joint._Experiment(config, runtime, dataset, options, None)
-    optimizers = joint._optimizers(runtime, exp, "joint", options)
-
-    def make_step(on):
-        return joint._train_step(on, exp, "joint", optimizers, options)
-
-    return runtime, dataset, options, make_step, [exp.nip, exp.fan], exp.joint.n_classes
+    config = _config(EXAMPLES / "paper" / "unet.yaml", _overrides(job, 2 * job["patch"]) + ["training.mode=joint"])
+    exp = Experiment.from_config(config, mode="joint")
+    return exp, exp.train_step, [exp.nip, exp.fan], exp.joint.n_classes
 
 
 def count_flops(tf, step, batch) -> int:
@@ -159,17 +141,13 @@ def worker(job: dict) -> dict:
     import keras
     import tensorflow as tf
 
-    from nipkit.data.patches import train_batches
-
     keras.utils.set_random_seed(0)
     reset_peak_memory(tf)
     rss_before = current_rss_mib()
-    runtime, dataset, options, make_step, models, classes = (_joint if job["step"] == "joint" else _pretraining)(job)
+    trainer, make_step, models, classes = (_joint if job["step"] == "joint" else _pretraining)(job)
+    runtime, options = trainer.runtime, trainer.options
     step = make_step(runtime)
-    batches = runtime.distribute(train_batches(
-        dataset, options["patch_size"], options["batch_size"], options["seed"],
-        variance_rule=options.get("variance_rule", True),
-    ))
+    batches = trainer.batches()
     for _ in range(job["warmup"]):
         step(next(batches))["loss"].numpy()
 
@@ -199,8 +177,8 @@ def worker(job: dict) -> dict:
     return {
         "step": job["step"],
         "nip": job["nip"],
-        "batch": options["batch_size"],
-        "patch": options["patch_size"],
+        "batch": options.batch_size,
+        "patch": options.patch_size,
         "fan_input": job["patch"] if job["step"] == "joint" else None,
         "classes": classes,
         "device": device,
@@ -213,7 +191,7 @@ def worker(job: dict) -> dict:
         "step_ms": step_s * 1000,
         "iteration_ms": iteration_s * 1000,
         "it_per_s": 1 / iteration_s,
-        "images_per_s": options["batch_size"] / iteration_s,
+        "images_per_s": options.batch_size / iteration_s,
         "input_wait_share": sum(waits) / loop_s,
         "paper_k80_it_per_s": PAPER_K80_IT_S.get(job["nip"]) if job["step"] == "pretrain" else None,
         "gflop_per_step": flops / 1e9,

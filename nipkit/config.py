@@ -123,6 +123,8 @@ class Config:
         self.source = source
         self.lines = dict(lines or {})
         self.origins: dict[ConfigPath, str] = {}
+        # top-level key -> the key the user wrote (see `section_as`)
+        self.shown_as: dict[str, str] = {}
 
     # -- locating --------------------------------------------------------------------
     def where(self, path: Iterable) -> str:
@@ -135,10 +137,35 @@ class Config:
                 return f"{self.source}:{self.lines[path[:n]]}"
         return self.source
 
+    def name_of(self, path: Iterable) -> str:
+        """`path` as the user wrote it, e.g. "pretrain.learning_rate" in a `section_as` config."""
+        path = tuple(path)
+        if path and path[0] in self.shown_as:
+            path = (self.shown_as[path[0]],) + path[1:]
+        return format_path(path)
+
     def error(self, path: Iterable, message: str) -> ConfigError:
         """A `ConfigError` located at `path`."""
         path = tuple(path)
-        return ConfigError(f"{self.where(path)}: {format_path(path)}: {message}")
+        return ConfigError(f"{self.where(path)}: {self.name_of(path)}: {message}")
+
+    def section_as(self, sections: Mapping[str, str]) -> "Config":
+        """A config of some of this one's sections under other keys, e.g. `pretrain` as `training`.
+
+        Lines, `--set` origins and error messages keep naming the keys as the user wrote
+        them (`pretrain.learning_rate`, `--set pretrain.learning_rate=...`).
+
+        Args:
+            sections: new top-level key -> the key of this config it takes its value from.
+        """
+        def moved(table: dict) -> dict:
+            return {(new,) + path[1:]: value for new, old in sections.items()
+                    for path, value in table.items() if path[:1] == (old,)}
+
+        new = Config({k: copy.deepcopy(self.data.get(old)) for k, old in sections.items()}, self.source, moved(self.lines))
+        new.origins = moved(self.origins)
+        new.shown_as = {k: old for k, old in sections.items() if k != old}
+        return new
 
     # -- reading and writing ---------------------------------------------------------
     def get(self, path: Iterable | str, default: Any = None) -> Any:
@@ -238,6 +265,10 @@ class Config:
                 if isinstance(params, dict):
                     spec = {name: {k: v for k, v in params.items() if k not in drop}}
         return spec
+
+    def spec_option_path(self, path: ConfigPath, key: str) -> ConfigPath:
+        """Where `key` sits inside the component spec at `path` (for messages), e.g. channel[1].jpeg.weights."""
+        return self._spec_param_path(tuple(path), key)
 
     def spec_option(self, path: ConfigPath, key: str) -> Any:
         """A nipkit option written inside a component spec, e.g. a NIP's `weights`."""

@@ -66,11 +66,13 @@ def check_shapes(config: Config) -> None:
     # Imported here: nipkit.schema imports this module (and stays free of TensorFlow).
     import keras
 
-    from nipkit.schema import JOINT_TRAINING, NIP_SPEC_OPTIONS, check_manipulation_names, config_kind, training_options
+    from nipkit.layers.channel_step import STEP_SPEC_OPTIONS
+    from nipkit.options import JointTrainingOptions, parse_options
+    from nipkit.schema import NIP_SPEC_OPTIONS, check_manipulation_names, config_kind
 
     if config_kind(config) != "experiment":
         return
-    size = training_options(config, JOINT_TRAINING)["patch_size"]
+    size = parse_options(config, JointTrainingOptions).patch_size
     classes = check_manipulation_names(config)
 
     # No data is read, so the dataset's CFA is not known; shapes do not depend on it.
@@ -97,7 +99,7 @@ def check_shapes(config: Config) -> None:
     images, source = rgb, "the manipulated photos"
     for i in range(len(config.get(("channel",)) or [])):
         path = ("channel", i)
-        images = _apply(config, path, config.build(path, registry.layers), images, source)
+        images = _apply(config, path, config.build(path, registry.layers, drop=STEP_SPEC_OPTIONS), images, source)
         if images.shape[-1] != 3 or 0 in images.shape[1:3]:
             raise config.error(
                 config.name_path(path),

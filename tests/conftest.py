@@ -22,7 +22,7 @@ def fixture_plugins(tmp_path_factory) -> dict[str, Path]:
     """The fixture plugin distributions, each installed into its own folder."""
     root = tmp_path_factory.mktemp("plugins")
     installed = {}
-    for name in ("good", "broken"):
+    for name in ("good", "broken", "channel"):
         build = root / f"src-{name}"
         shutil.copytree(FIXTURES / "plugins" / name, build)
         pip_install_target(build, root / name)

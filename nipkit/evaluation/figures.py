@@ -16,6 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from nipkit.evaluation.summary import RunSummary
+
 __all__ = [
     "MODE_LABELS", "mode_label", "row_percent",
     "plot_progress", "plot_confusion", "plot_examples", "plot_tradeoff",
@@ -168,36 +170,35 @@ def plot_examples(examples: Mapping[str, np.ndarray], classes: Sequence[str], pa
     return _save(fig, path)
 
 
-def plot_tradeoff(summaries: Sequence[Mapping], path: str | Path) -> Path:
+def plot_tradeoff(summaries: Sequence[RunSummary], path: str | Path) -> Path:
     """Accuracy after the channel against the NIP's PSNR, one point per run and channel (Fig. 7, Table 4).
 
     Colour = mode (F, F+N); marker = channel: o the differentiable model the FAN was trained
-    through, x real libjpeg. A thin line joins the two points of one run; the dashed line is
+    through, x the real channel (e.g. libjpeg). A thin line joins the two points of one run; the dashed line is
     the mean PSNR of the NIP before training.
 
     Args:
-        summaries: run summaries (dicts with "mode", "accuracy", "accuracy_libjpeg" and
-            "nip": {"psnr", "psnr_initial"}).
+        summaries: run summaries.
         path: the PNG to write.
 
     Example:
-        >>> plot_tradeoff([json.load(open(p)) for p in paths], "tradeoff.png")  # doctest: +SKIP
+        >>> plot_tradeoff([RunSummary.read(p) for p in paths], "tradeoff.png")  # doctest: +SKIP
     """
     fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.subplots()
     for s in summaries:
-        colour = MODE_COLOURS.get(s["mode"], "tab:gray")
-        psnr = s["nip"]["psnr"]
-        ax.plot([psnr, psnr], [s["accuracy"], s["accuracy_libjpeg"]], color=colour, lw=0.7, alpha=0.5)
-        ax.scatter([psnr], [s["accuracy"]], marker="o", color=colour)
-        ax.scatter([psnr], [s["accuracy_libjpeg"]], marker="x", color=colour)
-    handles = _mode_handles([s["mode"] for s in summaries])
+        colour = MODE_COLOURS.get(s.mode, "tab:gray")
+        psnr = s.nip.psnr
+        ax.plot([psnr, psnr], [s.accuracy, s.accuracy_real], color=colour, lw=0.7, alpha=0.5)
+        ax.scatter([psnr], [s.accuracy], marker="o", color=colour)
+        ax.scatter([psnr], [s.accuracy_real], marker="x", color=colour)
+    handles = _mode_handles([s.mode for s in summaries])
     handles += [
         Line2D([], [], color="0.3", marker="o", ls="", label="differentiable channel"),
-        Line2D([], [], color="0.3", marker="x", ls="", label="libjpeg channel"),
+        Line2D([], [], color="0.3", marker="x", ls="", label="real channel"),
     ]
     if summaries:
-        initial = float(np.mean([s["nip"]["psnr_initial"] for s in summaries]))
+        initial = float(np.mean([s.nip.psnr_initial for s in summaries]))
         ax.axvline(initial, color="0.5", ls="--", lw=0.8)
         handles.append(Line2D([], [], color="0.5", ls="--", lw=0.8, label=f"NIP before: {initial:.1f} dB"))
     ax.set(xlabel="NIP PSNR [dB]", ylabel="accuracy after the channel", ylim=(0, 1.02),

@@ -1,13 +1,16 @@
 """`report.md` and figures that compare finished manipulation-detection runs (paper Tables 3-4, Figs. 5-7).
 
 A run folder holds one mode ("fan" = F or "joint" = F+N) and one repeat: summary.json
-(final metrics and confusion matrices), history.jsonl (one JSON object per validation),
-examples.npz (patches for the example figure) and config.yaml. Runs are grouped by
-(mode, NIP, channel) and summarised as mean ± sample standard deviation over repeats.
+(final metrics and confusion matrices, see `RunSummary`), history.jsonl (one JSON object
+per validation), examples.npz (patches for the example figure) and config.yaml. Runs are
+grouped by (mode, NIP, channel, config digest), so only runs whose configs agree are
+summarised together, as mean ± sample standard deviation over repeats. Accuracies are
+given through the differentiable channel and through the real channel (each step that
+offers a real counterpart, e.g. libjpeg for DifferentiableJPEG, run as it).
 
 Example:
     >>> path, headline = write_report(["runs/paper"])  # doctest: +SKIP
-    >>> headline["F+N · unet · downscale 1:2 → jpeg q50"]["accuracy"]  # doctest: +SKIP
+    >>> headline["F+N · unet · downscale 1:2 → jpeg q50"]["accuracy_real"]  # doctest: +SKIP
     0.91
 """
 from __future__ import annotations
@@ -24,25 +27,21 @@ from nipkit.errors import DataError
 from nipkit.evaluation.figures import (
     mode_label, plot_confusion, plot_examples, plot_progress, plot_tradeoff, row_percent,
 )
+from nipkit.evaluation.summary import SUMMARY_FILE, RunSummary
 
 __all__ = ["Run", "Group", "find_runs", "load_run", "group_runs", "write_report", "write_run_figures"]
 
-SUMMARY_KEYS = (
-    "mode", "repeat", "classes", "accuracy", "accuracy_libjpeg", "confusion", "confusion_libjpeg",
-    "image_accuracy", "image_accuracy_libjpeg", "nip", "nip_name", "channel",
-)
-NIP_KEYS = ("psnr", "ssim", "psnr_initial", "ssim_initial")
 HISTORY_KEYS = ("step", "accuracy", "psnr")  # the ones the figures read
-# key -> (heading, scale, decimals); PSNR/SSIM keys are read from summary["nip"]
+# key -> (heading, scale, decimals); PSNR/SSIM keys are the NIP's (summary.nip)
 METRICS = {
     "psnr": ("PSNR [dB]", 1, 2),
     "psnr_initial": ("PSNR before training [dB]", 1, 2),
     "ssim": ("SSIM", 1, 4),
     "ssim_initial": ("SSIM before training", 1, 4),
     "accuracy": ("accuracy [%]", 100, 1),
-    "accuracy_libjpeg": ("accuracy, libjpeg [%]", 100, 1),
+    "accuracy_real": ("accuracy, real channel [%]", 100, 1),
     "image_accuracy": ("image accuracy [%]", 100, 1),
-    "image_accuracy_libjpeg": ("image accuracy, libjpeg [%]", 100, 1),
+    "image_accuracy_real": ("image accuracy, real channel [%]", 100, 1),
 }
 MODE_ORDER = {"fan": 0, "joint": 1}
 
@@ -52,29 +51,31 @@ class Run:
     """One finished run: its folder, summary.json and history.jsonl rows."""
 
     path: Path
-    summary: dict
+    summary: RunSummary
     history: list[dict] = field(default_factory=list)
 
     @property
     def mode(self) -> str:
-        return self.summary["mode"]
+        return self.summary.mode
 
     def metric(self, key: str) -> float:
-        return float(self.summary["nip"][key] if key in NIP_KEYS else self.summary[key])
+        return self.summary.metric(key)
 
 
 @dataclass
 class Group:
-    """The repeats of one (mode, NIP, channel) combination."""
+    """The repeats of one (mode, NIP, channel) combination whose configs agree."""
 
     mode: str
     nip_name: str
     channel: str
+    digest: str | None
     runs: list[Run]
+    tag: str = ""  # the digest, shown where two groups would otherwise share a label
 
     @property
     def label(self) -> str:
-        return f"{mode_label(self.mode)} · {self.nip_name} · {self.channel}"
+        return f"{mode_label(self.mode)} · {self.nip_name} · {self.channel}" + (f" · config {self.tag}" if self.tag else "")
 
     def values(self, key: str) -> np.ndarray:
         return np.array([run.metric(key) for run in self.runs])
@@ -93,7 +94,7 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     for path in map(Path, paths):
         if not path.is_dir():
             raise DataError(f"{path}: no such folder (give run folders or folders that contain them)")
-        runs = [path] if (path / "summary.json").is_file() else sorted(p.parent for p in path.rglob("summary.json"))
+        runs = [path] if (path / SUMMARY_FILE).is_file() else sorted(p.parent for p in path.rglob(SUMMARY_FILE))
         if not runs:
             raise DataError(f"{path}: no summary.json found (a finished run folder holds one)")
         found += [run for run in runs if run not in found]
@@ -125,16 +126,11 @@ def load_run(run_dir: str | Path) -> Run:
             do not match its classes; a history line is not a JSON object with step, accuracy, psnr.
     """
     run_dir = Path(run_dir)
-    summary_path = run_dir / "summary.json"
-    summary = _parse_object(_read_text(summary_path), str(summary_path))
-    missing = [k for k in SUMMARY_KEYS if k not in summary] + [
-        f"nip.{k}" for k in NIP_KEYS if k not in (summary.get("nip") or {})
-    ]
-    if missing:
-        raise DataError(f"{summary_path}: missing {', '.join(missing)} (a run summary has {', '.join(SUMMARY_KEYS)})")
-    n = len(summary["classes"])
-    for key in ("confusion", "confusion_libjpeg"):
-        shape = np.array(summary[key], dtype=object).shape  # object dtype: ragged rows give a short shape
+    summary_path = run_dir / SUMMARY_FILE
+    summary = RunSummary.read(summary_path)
+    n = len(summary.classes)
+    for key in ("confusion", "confusion_real"):
+        shape = np.array(getattr(summary, key), dtype=object).shape  # object dtype: ragged rows give a short shape
         if shape != (n, n):
             raise DataError(f"{summary_path}: {key} must be {n}x{n} for {n} classes; got shape {shape}")
     history_path = run_dir / "history.jsonl"
@@ -142,7 +138,10 @@ def load_run(run_dir: str | Path) -> Run:
     lines = _read_text(history_path).splitlines() if history_path.is_file() else []
     for i, line in enumerate(lines, 1):
         if line.strip():
-            history.append(_parse_object(line, f"{history_path}:{i}"))
+            record = _parse_object(line, f"{history_path}:{i}")
+            if "event" in record:  # e.g. "resumed with changes", not a validation
+                continue
+            history.append(record)
             if not all(key in history[-1] for key in HISTORY_KEYS):
                 raise DataError(f"{history_path}:{i}: a validation row needs {', '.join(HISTORY_KEYS)}")
     return Run(run_dir, summary, history)
@@ -164,26 +163,30 @@ def _load_examples(run: Run) -> dict[str, np.ndarray] | None:
 
 
 def group_runs(runs: Sequence[Run]) -> list[Group]:
-    """Runs grouped by (mode, NIP, channel), sorted by NIP, channel, then F before F+N."""
+    """Runs grouped by (mode, NIP, channel, config digest), sorted by NIP, channel, then F before F+N."""
     groups: dict[tuple, Group] = {}
     for run in runs:
-        key = (run.mode, run.summary["nip_name"], run.summary["channel"])
+        s = run.summary
+        key = (run.mode, s.nip_name, s.channel, s.config_digest)
         groups.setdefault(key, Group(*key, runs=[])).runs.append(run)
+    labels = [(g.mode, g.nip_name, g.channel) for g in groups.values()]
     for group in groups.values():
-        group.runs.sort(key=lambda run: run.summary["repeat"])
-    return sorted(groups.values(), key=lambda g: (g.nip_name, g.channel, MODE_ORDER.get(g.mode, 2), g.mode))
+        group.runs.sort(key=lambda run: run.summary.repeat)
+        if labels.count((group.mode, group.nip_name, group.channel)) > 1:
+            group.tag = group.digest or "unrecorded"
+    return sorted(groups.values(), key=lambda g: (g.nip_name, g.channel, g.tag, MODE_ORDER.get(g.mode, 2), g.mode))
 
 
 def mean_confusion(runs: Sequence[Run], key: str = "confusion") -> np.ndarray:
     """The mean over runs of each run's row-normalised confusion matrix, in percent."""
-    classes = runs[0].summary["classes"]
+    classes = runs[0].summary.classes
     for run in runs:
-        if run.summary["classes"] != classes:
+        if run.summary.classes != classes:
             raise DataError(
-                f"{run.path / 'summary.json'}: classes {run.summary['classes']} differ from "
-                f"{classes} in {runs[0].path / 'summary.json'}"
+                f"{run.path / SUMMARY_FILE}: classes {run.summary.classes} differ from "
+                f"{classes} in {runs[0].path / SUMMARY_FILE}"
             )
-    return np.mean([row_percent(run.summary[key]) for run in runs], axis=0)
+    return np.mean([row_percent(getattr(run.summary, key)) for run in runs], axis=0)
 
 
 def _mean_std(values: np.ndarray, scale: float, decimals: int) -> str:
@@ -193,7 +196,7 @@ def _mean_std(values: np.ndarray, scale: float, decimals: int) -> str:
     return f"{values.mean():.{decimals}f} ± {values.std(ddof=1):.{decimals}f}"
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
     return lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows]
 
@@ -211,9 +214,9 @@ def _comparison(groups: Sequence[Group]) -> list[str]:
     """F vs F+N tables for every (NIP, channel) that has both modes."""
     by_setup: dict[tuple, dict[str, Group]] = {}
     for group in groups:
-        by_setup.setdefault((group.nip_name, group.channel), {})[group.mode] = group
+        by_setup.setdefault((group.nip_name, group.channel, group.digest), {})[group.mode] = group
     lines = []
-    for (nip_name, channel), modes in by_setup.items():
+    for (nip_name, channel, _), modes in by_setup.items():
         if not {"fan", "joint"} <= modes.keys():
             continue
         fan, joint = modes["fan"], modes["joint"]
@@ -222,7 +225,8 @@ def _comparison(groups: Sequence[Group]) -> list[str]:
             difference = (joint.mean(key) - fan.mean(key)) * scale
             rows.append([heading, _mean_std(fan.values(key), scale, decimals),
                          _mean_std(joint.values(key), scale, decimals), f"{difference:+.{decimals}f}"])
-        lines += [f"### {nip_name} · {channel}", ""] + _table(["metric", "F", "F+N", "F+N − F"], rows) + [""]
+        tag = f" · config {modes['fan'].tag}" if modes["fan"].tag else ""
+        lines += [f"### {nip_name} · {channel}{tag}", ""] + _table(["metric", "F", "F+N", "F+N − F"], rows) + [""]
     return lines or ["Needs runs of both modes (fan and joint) with the same NIP and channel.", ""]
 
 
@@ -235,12 +239,12 @@ def _mode_sections(runs: Sequence[Run], out: Path) -> tuple[list[str], list[str]
     """Per mode: the mean confusion matrices (markdown + PNG) and the example patches (PNG)."""
     confusion, examples = [], []
     for mode in sorted({run.mode for run in runs}, key=lambda m: (MODE_ORDER.get(m, 2), m)):
-        mode_runs = sorted((r for r in runs if r.mode == mode), key=lambda r: r.summary["repeat"])
-        classes = mode_runs[0].summary["classes"]
+        mode_runs = sorted((r for r in runs if r.mode == mode), key=lambda r: r.summary.repeat)
+        classes = mode_runs[0].summary.classes
         label = mode_label(mode)
         for key, accuracy_key, channel, suffix in (
             ("confusion", "accuracy", "differentiable channel", ""),
-            ("confusion_libjpeg", "accuracy_libjpeg", "libjpeg channel", "-libjpeg"),
+            ("confusion_real", "accuracy_real", "real channel", "-real"),
         ):
             percent = mean_confusion(mode_runs, key)
             accuracy = np.mean([r.metric(accuracy_key) for r in mode_runs])
@@ -262,10 +266,11 @@ def _runs_table(runs: Sequence[Run], out: Path) -> list[str]:
     for run in runs:
         s = run.summary
         link = Path(os.path.relpath(run.path, out)).as_posix()
-        rows.append([f"[{run.path.name}]({link})", mode_label(run.mode), s["repeat"], s.get("seed", ""),
-                     s.get("steps", ""), f"{s.get('seconds', float('nan')):.0f}", f"{100 * s['accuracy']:.1f}",
-                     f"{100 * s['accuracy_libjpeg']:.1f}", f"{s['nip']['psnr']:.2f}"])
-    header = ["run", "mode", "repeat", "seed", "steps", "time [s]", "accuracy [%]", "libjpeg [%]", "PSNR [dB]"]
+        rows.append([f"[{run.path.name}]({link})", mode_label(run.mode), s.repeat, s.seed, s.steps,
+                     f"{s.seconds:.0f}", f"{100 * s.accuracy:.1f}", f"{100 * s.accuracy_real:.1f}",
+                     f"{s.nip.psnr:.2f}", ", ".join(s.counterparts) or "-", s.config_digest or "-"])
+    header = ["run", "mode", "repeat", "seed", "steps", "time [s]", "accuracy [%]", "real channel [%]", "PSNR [dB]",
+              "run as real counterpart", "config"]
     return _table(header, rows)
 
 
@@ -278,7 +283,7 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
 
     Returns:
         The path of report.md, and the headline figures: group label -> {"n": repeats, and
-        the mean of each metric: "psnr", "ssim", "accuracy", "accuracy_libjpeg", ...} with
+        the mean of each metric: "psnr", "ssim", "accuracy", "accuracy_real", ...} with
         accuracies as fractions.
 
     Raises:
@@ -299,7 +304,9 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
         "# Manipulation detection report", "",
         f"{len(runs)} runs in {len(groups)} groups. F = FAN trained on a frozen NIP, F+N = FAN and NIP "
         "trained jointly. Values are mean ± sample standard deviation over repeats; accuracies are "
-        "measured after the channel, through the differentiable model and through real libjpeg.", "",
+        "measured after the channel, through the differentiable model and through the real channel "
+        "(every channel step that offers a real counterpart, e.g. libjpeg, run as it). Only runs whose "
+        "configs agree (the same config digest) are grouped together.", "",
         "## Fidelity and accuracy (paper Table 4)", "",
     ]
     for group in groups:
@@ -327,7 +334,7 @@ def _run_name(run: Run, runs: Sequence[Run]) -> str:
 
 def write_run_figures(run_dir: str | Path) -> list[Path]:
     """Renders one run's own figures into its folder: progress.png, confusion.png,
-    confusion_libjpeg.png and, when examples.npz exists, examples.png.
+    confusion_real.png and, when examples.npz exists, examples.png.
 
     Args:
         run_dir: a finished run folder (holding summary.json).
@@ -340,15 +347,14 @@ def write_run_figures(run_dir: str | Path) -> list[Path]:
     """
     run = load_run(run_dir)
     s, path = run.summary, run.path
-    title = f"{mode_label(run.mode)} · {s['nip_name']} · repeat {s['repeat']}"
+    title = f"{mode_label(run.mode)} · {s.nip_name} · repeat {s.repeat}"
     written = [
         plot_progress({path.name: run.history}, path / "progress.png", {path.name: run.mode}),
-        plot_confusion(s["confusion"], s["classes"], path / "confusion.png",
-                       f"{title}: {s['accuracy']:.1%}"),
-        plot_confusion(s["confusion_libjpeg"], s["classes"], path / "confusion_libjpeg.png",
-                       f"{title}, libjpeg: {s['accuracy_libjpeg']:.1%}"),
+        plot_confusion(s.confusion, s.classes, path / "confusion.png", f"{title}: {s.accuracy:.1%}"),
+        plot_confusion(s.confusion_real, s.classes, path / "confusion_real.png",
+                       f"{title}, real channel: {s.accuracy_real:.1%}"),
     ]
     examples = _load_examples(run)
     if examples is not None:
-        written.append(plot_examples(examples, s["classes"], path / "examples.png"))
+        written.append(plot_examples(examples, s.classes, path / "examples.png"))
     return written

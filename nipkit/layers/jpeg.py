@@ -128,6 +128,12 @@ class DifferentiableJPEG(keras.layers.Layer):
         outputs = codec(ops.cast(inputs, "float32"), luma, chroma, self.subsampling)
         return ops.cast(outputs, self.compute_dtype)
 
+    def reference(self, images):
+        """The real counterpart (channel-step contract): libjpeg through Pillow, numpy in and out."""
+        from nipkit.evaluation.libjpeg import roundtrip
+
+        return roundtrip(images, int(self.quality), self.subsampling)
+
     def compute_output_shape(self, input_shape):
         if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
             return tuple(input_shape[0])

@@ -7,23 +7,29 @@
 - `loop`: the step loop (progress bar, TensorBoard, schedules, non-finite loss guard).
 - `early_stop`: the paper's stopping rule.
 - `losses`: per-image fidelity losses.
-- `nip`: `train_nip`, the `nipkit train nip` command's work.
+- `nip`: `NipTrainer` and `train_nip`, the `nipkit train nip` command's work.
+- `experiment`: `Experiment`, one run of the joint experiment (models, optimisers, step, scorer).
+- `steps`: the train steps, honouring every loss the models add.
+- `runner`: `run_experiment` and `train_joint`, the `nipkit run` command's work.
 
-Importing `nipkit.training` does not import TensorFlow; `train_nip` is imported on first
-access.
+Importing `nipkit.training` does not import TensorFlow; the public names are imported on
+first access.
 
 Example:
-    >>> from nipkit.training import train_nip  # doctest: +SKIP
+    >>> from nipkit.training import Experiment, train_nip  # doctest: +SKIP
     >>> result = train_nip(load_config("examples/nip/inet.yaml"))  # doctest: +SKIP
+    >>> exp = Experiment.from_config(load_config("examples/quickstart.yaml"), mode="joint")  # doctest: +SKIP
 """
 from __future__ import annotations
 
-__all__ = ["train_nip", "NipResult"]
+from nipkit._lazy import lazy_exports
 
+_MODULES = {
+    "train_nip": "nip", "NipResult": "nip", "NipTrainer": "nip",
+    "Experiment": "experiment",
+    "run_experiment": "runner", "train_joint": "runner", "RunResult": "runner",
+}
 
-def __getattr__(name: str):
-    if name in __all__:
-        from nipkit.training import nip
+__all__ = sorted(_MODULES)
 
-        return getattr(nip, name)
-    raise AttributeError(f"module 'nipkit.training' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import keras
 import numpy as np
@@ -30,17 +30,20 @@ from nipkit.data.patches import train_batches, validation_patches
 from nipkit.errors import ConfigError
 from nipkit.evaluation.metrics import mean_psnr, mean_ssim
 from nipkit.evaluation.plots import save_comparison
-from nipkit.schema import NIP_SPEC_OPTIONS, NIP_TRAINING, config_kind, training_options, validate
+from nipkit.options import RESUMABLE_CHANGES, NipTrainingOptions, option_names, parse_options
+from nipkit.schema import NIP_SPEC_OPTIONS, config_kind, validate
 from nipkit.training.checkpoints import load_checkpoint, publish_copy, save_checkpoint, save_model_atomic
 from nipkit.training.early_stop import EarlyStopping
 from nipkit.training.loop import LoopState, TrainingLoop, Validation
 from nipkit.training.losses import FIDELITY_LOSSES
 from nipkit.training.run_folder import RunFolder
 from nipkit.training.runtime import Runtime, select_runtime
+from nipkit.training.steps import nip_step
 
-__all__ = ["NipResult", "train_nip", "default_output", "load_nip_weights"]
+__all__ = ["NipResult", "NipTrainer", "train_nip", "default_output", "load_nip_weights", "build_nip", "check_patch_sizes"]
 
 MODEL_KEY = "nip"
+RESUMABLE = tuple(f"training.{key}" for key in RESUMABLE_CHANGES if key in option_names(NipTrainingOptions))
 VALIDATION_BATCH = 4
 FIGURE_PATCHES = 3
 
@@ -74,15 +77,19 @@ def default_output(config: Config) -> Path:
     return Path(output) if output else Path("runs") / Path(config.source).stem
 
 
-def check_patch_sizes(config: Config, model: keras.Model, options: dict, keys=("patch_size", "validation_size")) -> None:
-    """Errors on a training size the NIP cannot take (its RAW input must fit `input_multiple`)."""
+def check_patch_sizes(config: Config, model: keras.Model, sizes: dict[str, int]) -> None:
+    """Errors on a training size the NIP cannot take (its RAW input must fit `input_multiple`).
+
+    Args:
+        sizes: option name -> size in RGB pixels, e.g. {"patch_size": 128}.
+    """
     multiple = int(getattr(model, "input_multiple", 1))
-    for key in keys:
-        if options[key] % (2 * multiple):
+    for key, size in sizes.items():
+        if size % (2 * multiple):
             raise config.error(
                 ("training", key),
                 f"must be a multiple of {2 * multiple} for {type(model).__name__} (its RAW input's sides must be "
-                f"multiples of {multiple}), got {options[key]}",
+                f"multiples of {multiple}), got {size}",
             )
 
 
@@ -117,31 +124,56 @@ def load_nip_weights(config: Config, model: keras.Model, path: str | Path | None
         raise config.error(("nip", "weights"), f"cannot load {file} into this NIP ({first})") from None
 
 
-def _build(config: Config, runtime: Runtime, dataset: Dataset, options: dict) -> tuple[keras.Model, keras.optimizers.Optimizer]:
-    with runtime.build_scope():
-        model = build_nip(config, dataset)
-        check_patch_sizes(config, model, options)
-        half = options["patch_size"] // 2
-        model(np.zeros((1, half, half, 4), "float32"))
-        load_nip_weights(config, model)
-        optimizer = runtime.adam(options["learning_rate"], options["clip_norm"])
-        optimizer.build(model.trainable_variables)
-    return model, optimizer
+class NipTrainer:
+    """A NIP, its optimiser and its compiled pre-training step, built from a config.
 
+    Args:
+        config: a NIP-training config.
+        runtime: the device/strategy to build on.
+        dataset: the training data.
+        options: the config's training options.
 
-def _train_step(runtime: Runtime, model: keras.Model, optimizer, loss_name: str, batch_size: int) -> Callable:
-    fidelity = FIDELITY_LOSSES[loss_name]
+    Example:
+        >>> trainer = NipTrainer.from_config(load_config("examples/nip/inet.yaml"))  # doctest: +SKIP
+        >>> trainer.train_step()(next(trainer.batches()))["loss"]  # doctest: +SKIP
+    """
 
-    def replica_step(raw, rgb):
-        with tf.GradientTape() as tape:
-            per_image = fidelity(rgb, model(raw, training=True))
-            loss = tf.nn.compute_average_loss(per_image, global_batch_size=batch_size)
-            scaled = optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return {"loss": loss}
+    def __init__(self, config: Config, runtime: Runtime, dataset: Dataset, options: NipTrainingOptions) -> None:
+        self.config, self.runtime, self.dataset, self.options = config, runtime, dataset, options
+        with runtime.build_scope():
+            self.model = build_nip(config, dataset)
+            check_patch_sizes(config, self.model, {"patch_size": options.patch_size,
+                                                   "validation_size": options.validation_size})
+            half = options.patch_size // 2
+            self.model(np.zeros((1, half, half, 4), "float32"))
+            load_nip_weights(config, self.model)
+            self.optimizer = runtime.adam(options.learning_rate, options.clip_norm)
+            self.optimizer.build(self.model.trainable_variables)
 
-    return runtime.distributed_step(replica_step)
+    @classmethod
+    def from_config(cls, config: Config, runtime: Runtime | None = None, dataset: Dataset | None = None) -> "NipTrainer":
+        """Builds the trainer of `config` on the runtime its options ask for (or `runtime`)."""
+        options = parse_options(config, NipTrainingOptions)
+        if runtime is None:
+            runtime = select_runtime(options.distribute, options.mixed_precision, options.xla)
+        runtime.check_batch_size(options.batch_size)
+        dataset = dataset or Dataset(resolve_data(config.get(("data",))))
+        keras.utils.set_random_seed(options.seed)  # the same initial weights for the same seed
+        return cls(config, runtime, dataset, options)
+
+    def train_step(self, runtime: Runtime | None = None) -> Callable:
+        """The compiled pre-training step (on `runtime`, default the trainer's)."""
+        return nip_step(runtime or self.runtime, self.model, self.optimizer, self.options.loss, self.options.batch_size)
+
+    def batches(self, start_step: int = 0) -> Iterator:
+        """The training batches from `start_step` on, distributed on the runtime."""
+        options = self.options
+        return self.runtime.distribute(
+            train_batches(self.dataset, options.patch_size, options.batch_size, options.seed, start_step=start_step))
+
+    def restore_learning_rate(self) -> None:
+        """Sets the learning rate of the options again (a checkpoint restores the saved one)."""
+        self.optimizer.learning_rate = self.options.learning_rate
 
 
 def _figure_patches(images: np.ndarray, count: int) -> np.ndarray:
@@ -157,10 +189,10 @@ def _figure_patches(images: np.ndarray, count: int) -> np.ndarray:
 class _Validator:
     """Develops the fixed validation patches; logs, plots and keeps the best model."""
 
-    def __init__(self, run: RunFolder, runtime: Runtime, model: keras.Model, patches: dict, options: dict,
+    def __init__(self, run: RunFolder, runtime: Runtime, model: keras.Model, patches: dict, loss: str,
                  best: dict, stopper: EarlyStopping | None) -> None:
         self.run, self.model, self.patches = run, model, patches
-        self.fidelity = FIDELITY_LOSSES[options["loss"]]
+        self.fidelity = FIDELITY_LOSSES[loss]
         self.predict = runtime.compile(lambda raw: tf.cast(model(raw, training=False), tf.float32))
         self.best = best
         self.stopper = stopper
@@ -222,32 +254,31 @@ def train_nip(
     if config_kind(config) != "nip":
         raise ConfigError(f"{config.source}: an experiment config (it names manipulations/channel/fan); use `nipkit run`")
     validate(config)
-    options = training_options(config, NIP_TRAINING)
     run = RunFolder(Path(out) if out is not None else default_output(config))
-    resuming = run.prepare(config, resume)
-    runtime = select_runtime(options["distribute"], options["mixed_precision"], options["xla"])
-    runtime.check_batch_size(options["batch_size"])
-    keras.utils.set_random_seed(options["seed"])
-
-    dataset = Dataset(resolve_data(config.get(("data",))))
-    model, optimizer = _build(config, runtime, dataset, options)
+    changes = run.resume_changes(config, NipTrainingOptions) if resume and run.has_checkpoint() else {}
+    resuming = run.prepare(config, resume, may_change=("training.steps",) + RESUMABLE)
+    trainer = NipTrainer.from_config(config)
+    model, optimizer, options = trainer.model, trainer.optimizer, trainer.options
     history = run.history
     loop_state, best = LoopState(), {}
     if resuming:
         saved = load_checkpoint(run.checkpoint, {MODEL_KEY: model}, {MODEL_KEY: optimizer})
+        trainer.restore_learning_rate()
         loop_state = LoopState.from_json(saved.get("loop", {"step": saved["step"]}))
         best = dict(saved.get("best") or {})
         history.truncate(int(saved.get("history_bytes", 0)))
+        run.record_changes(loop_state.step, changes, say)
         say(f"resuming {run.path} from step {loop_state.step}")
     stopper = None
-    if options["early_stop"]:
+    if options.early_stop:
         past = [r["val_loss"] for r in history.records() if r.get("val_loss") is not None]
-        stopper = EarlyStopping(options["early_stop_checks"], options["early_stop_tolerance"], past)
+        stopper = EarlyStopping(options.early_stop_checks, options.early_stop_tolerance, past)
 
     name = registry.parse_spec(config.spec(("nip",), drop=NIP_SPEC_OPTIONS))[0]
-    say(f"training {name} ({model.count_params():,} parameters) on {dataset.camera} [{runtime.device}] into {run.path}")
-    patches = validation_patches(dataset, options["validation_size"], options["validation_patches"], options["seed"])
-    validator = _Validator(run, runtime, model, patches, options, best, stopper)
+    say(f"training {name} ({model.count_params():,} parameters) on {trainer.dataset.camera} [{trainer.runtime.device}] "
+        f"into {run.path}")
+    patches = validation_patches(trainer.dataset, options.validation_size, options.validation_patches, options.seed)
+    validator = _Validator(run, trainer.runtime, model, patches, options.loss, best, stopper)
 
     def checkpoint(state: LoopState) -> None:
         save_checkpoint(
@@ -257,17 +288,13 @@ def train_nip(
         publish_copy(run.checkpoint / f"{MODEL_KEY}.keras", run.last)
 
     loop = TrainingLoop(
-        run, steps=options["steps"], validate_every=options["validate_every"],
-        checkpoint_every=options["checkpoint_every"], description=name,
+        run, steps=options.steps, validate_every=options.validate_every,
+        checkpoint_every=options.checkpoint_every, description=name,
     )
-    if loop_state.step >= options["steps"] or loop_state.stopped:
+    if loop_state.step >= options.steps or loop_state.stopped:
         say(f"{run.path} is already complete at step {loop_state.step}")
     else:
-        batches = runtime.distribute(
-            train_batches(dataset, options["patch_size"], options["batch_size"], options["seed"], start_step=loop_state.step)
-        )
-        step_fn = _train_step(runtime, model, optimizer, options["loss"], options["batch_size"])
-        loop_state = loop.run(loop_state, step_fn, batches, validator, checkpoint)
+        loop_state = loop.run(loop_state, trainer.train_step(), trainer.batches(loop_state.step), validator, checkpoint)
 
     final = validator.last or (history.records() or [{}])[-1]
     return NipResult(

@@ -20,17 +20,21 @@ from __future__ import annotations
 import copy
 import shutil
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
-from nipkit.config import Config, format_path
+from nipkit.config import Config
 from nipkit.errors import TrainingError
 from nipkit.files import atomic_write
+from nipkit.options import RESUMABLE_CHANGES, CommonOptions, option_names, parse_options
 from nipkit.training.checkpoints import has_checkpoint, read_state
 from nipkit.training.history import History
 
-__all__ = ["RunFolder", "first_difference"]
+__all__ = ["RunFolder", "first_difference", "RESUMED_WITH_CHANGES"]
+
+# The `event` of a history record that says which options changed on --resume.
+RESUMED_WITH_CHANGES = "resumed with changes"
 
 
 def first_difference(old: Any, new: Any, path: tuple = ()) -> tuple | None:
@@ -111,16 +115,48 @@ class RunFolder:
         atomic_write(self.config, lambda tmp: tmp.write_text(config.to_yaml(), encoding="utf-8"))
         return exists
 
-    def _check_same_config(self, config: Config, may_change: set[str]) -> None:
+    def stored_config(self) -> dict:
+        """The config.yaml the run was started with ({} when there is none).
+
+        Raises:
+            TrainingError: it cannot be read.
+        """
+        if not self.config.is_file():
+            return {}
         try:
             stored = yaml.safe_load(self.config.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise TrainingError(f"{self.config}: cannot read the run's config ({exc})") from None
-        old, new = copy.deepcopy(stored), copy.deepcopy(config.data)
+        return stored if isinstance(stored, dict) else {}
+
+    def resume_changes(self, config: Config, kind: type[CommonOptions]) -> dict[str, list]:
+        """The recovery options (learning rates, clip_norm) that differ from the stored config.
+
+        Returns:
+            dotted key -> [stored value, new value].
+        """
+        stored = self.stored_config().get("training") or {}
+        options, defaults = parse_options(config, kind), kind()
+        changes = {}
+        for key in RESUMABLE_CHANGES:
+            if key in option_names(kind):
+                old, new = stored.get(key, getattr(defaults, key)), getattr(options, key)
+                if old != new:
+                    changes[f"training.{key}"] = [old, new]
+        return changes
+
+    def record_changes(self, step: int, changes: dict[str, list], echo: Callable[[str], None]) -> None:
+        """Appends a "resumed with changes" record to history.jsonl (nothing when none changed)."""
+        if changes:
+            self.history.append({"step": step, "event": RESUMED_WITH_CHANGES, "changes": changes})
+            echo(f"resuming with {', '.join(f'{k} {old} → {new}' for k, (old, new) in changes.items())}")
+
+    def _check_same_config(self, config: Config, may_change: set[str]) -> None:
+        old, new = copy.deepcopy(self.stored_config()), copy.deepcopy(config.data)
         for dotted in may_change:
             for tree in (old, new):
                 *parents, last = dotted.split(".")
-                node = tree
+                node: Any = tree
                 for key in parents:
                     node = node.get(key) if isinstance(node, dict) else None
                 if isinstance(node, dict):
@@ -128,6 +164,6 @@ class RunFolder:
         where = first_difference(old, new)
         if where is not None:
             raise TrainingError(
-                f"{config.where(where)}: {format_path(where)} differs from the run's {self.config}; "
+                f"{config.where(where)}: {config.name_of(where)} differs from the run's {self.config}; "
                 f"resume with the same config (only {', '.join(sorted(may_change))} may change) or use another --out"
             )

@@ -93,17 +93,17 @@ def make_run(root: Path, mode: str, repeat: int, steps: int = 8, validate_every:
             })
 
     predicted = classifier.predict(x_val.reshape(-1, 8)).reshape(y_val.shape)
-    x_libjpeg = x_val + rng.normal(scale=0.5, size=x_val.shape)  # real JPEG shifts the features a bit
-    predicted_libjpeg = classifier.predict(x_libjpeg.reshape(-1, 8)).reshape(y_val.shape)
+    x_real = x_val + rng.normal(scale=0.5, size=x_val.shape)  # the real channel shifts the features a bit
+    predicted_real = classifier.predict(x_real.reshape(-1, 8)).reshape(y_val.shape)
     labels = np.arange(len(CLASSES))
     summary = {
         "mode": mode, "repeat": repeat, "classes": CLASSES,
         "accuracy": accuracy_score(y_val.reshape(-1), predicted.reshape(-1)),
-        "accuracy_libjpeg": accuracy_score(y_val.reshape(-1), predicted_libjpeg.reshape(-1)),
+        "accuracy_real": accuracy_score(y_val.reshape(-1), predicted_real.reshape(-1)),
         "confusion": confusion_matrix(y_val.reshape(-1), predicted.reshape(-1), labels=labels).tolist(),
-        "confusion_libjpeg": confusion_matrix(y_val.reshape(-1), predicted_libjpeg.reshape(-1), labels=labels).tolist(),
+        "confusion_real": confusion_matrix(y_val.reshape(-1), predicted_real.reshape(-1), labels=labels).tolist(),
         "image_accuracy": _image_accuracy(predicted, y_val),
-        "image_accuracy_libjpeg": _image_accuracy(predicted_libjpeg, y_val),
+        "image_accuracy_real": _image_accuracy(predicted_real, y_val),
         "nip": {
             "psnr": history[-1]["psnr"], "ssim": history[-1]["ssim"],
             "psnr_initial": peak_signal_noise_ratio(photo, before, data_range=1),

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 from sklearn.metrics import confusion_matrix
 
+from nipkit.evaluation.summary import RunSummary
 from nipkit.evaluation.figures import plot_confusion, plot_examples, plot_progress, plot_tradeoff, row_percent
 from run_folders import CLASSES, make_run
 
@@ -57,4 +58,5 @@ def test_plot_progress_and_tradeoff(run, tmp_path):
     # runs without a known mode get their own colour and legend entry
     assert size(plot_progress({"a": rows, "b": rows[:2]}, tmp_path / "p.png"))[0] > 300
     summary = json.loads((run / "summary.json").read_text())
-    assert size(plot_tradeoff([summary, {**summary, "mode": "joint"}], tmp_path / "t.png"))[0] > 300
+    summaries = [RunSummary.from_json(summary), RunSummary.from_json({**summary, "mode": "joint"})]
+    assert size(plot_tradeoff(summaries, tmp_path / "t.png"))[0] > 300

@@ -74,7 +74,7 @@ def test_group_table_is_mean_and_std_over_repeats(experiment, report, mode):
     table = section(report[1], f"{LABELS[mode]} · inet · {CHANNEL} (n = 2)")
     for heading, key, scale, decimals in [
         ("PSNR [dB]", "psnr", 1, 2), ("SSIM", "ssim", 1, 4), ("PSNR before training [dB]", "psnr_initial", 1, 2),
-        ("accuracy [%]", "accuracy", 100, 1), ("accuracy, libjpeg [%]", "accuracy_libjpeg", 100, 1),
+        ("accuracy [%]", "accuracy", 100, 1), ("accuracy, real channel [%]", "accuracy_real", 100, 1),
         ("image accuracy [%]", "image_accuracy", 100, 1),
     ]:
         x = values(runs, key) * scale
@@ -93,13 +93,13 @@ def test_f_vs_fn_comparison_and_headline(experiment, report):
     f_label, fn_label = f"F · inet · {CHANNEL}", f"F+N · inet · {CHANNEL}"
     headline = report[2]
     assert list(headline) == [f_label, fn_label] and headline[fn_label]["n"] == 2
-    assert headline[f_label]["accuracy_libjpeg"] == pytest.approx(values(fan, "accuracy_libjpeg").mean())
+    assert headline[f_label]["accuracy_real"] == pytest.approx(values(fan, "accuracy_real").mean())
     assert headline[fn_label]["psnr"] == pytest.approx(values(joint, "psnr").mean())
 
 
 @pytest.mark.parametrize("mode", ["fan", "joint"])
 @pytest.mark.parametrize("key, channel", [
-    ("confusion", "differentiable channel"), ("confusion_libjpeg", "libjpeg channel"),
+    ("confusion", "differentiable channel"), ("confusion_real", "real channel"),
 ])
 def test_confusion_table_is_mean_of_row_percentages(experiment, report, mode, key, channel):
     runs = summaries(experiment, mode)
@@ -118,7 +118,7 @@ def test_report_figures_and_links(experiment, report):
     path, markdown, _ = report
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
     expected = {"progress.png", "tradeoff.png", "confusion-fan.png", "confusion-joint.png",
-                "confusion-fan-libjpeg.png", "confusion-joint-libjpeg.png", "examples-fan.png", "examples-joint.png"}
+                "confusion-fan-real.png", "confusion-joint-real.png", "examples-fan.png", "examples-joint.png"}
     assert set(images) == expected
     for name in images:
         assert_png(path.parent / name)
@@ -131,7 +131,7 @@ def test_report_figures_and_links(experiment, report):
 def test_write_run_figures(tmp_path):
     run = make_run(tmp_path, "joint", 0)
     written = write_run_figures(run)
-    assert sorted(p.name for p in written) == ["confusion.png", "confusion_libjpeg.png", "examples.png", "progress.png"]
+    assert sorted(p.name for p in written) == ["confusion.png", "confusion_real.png", "examples.png", "progress.png"]
     for png in written:
         assert png.parent == run
         assert_png(png)
@@ -154,10 +154,10 @@ def test_bad_run_folders_raise_one_line_data_errors(tmp_path):
 
     run = make_run(tmp_path, "fan", 0)
     summary = json.loads((run / "summary.json").read_text())
-    broken = {k: v for k, v in summary.items() if k != "confusion_libjpeg"}
+    broken = {k: v for k, v in summary.items() if k != "confusion_real"}
     broken["nip"] = {k: v for k, v in summary["nip"].items() if k != "ssim"}
     (run / "summary.json").write_text(json.dumps(broken))
-    with pytest.raises(DataError, match=r"summary.json: missing confusion_libjpeg, nip.ssim"):
+    with pytest.raises(DataError, match=r"summary.json: missing confusion_real, nip.ssim"):
         load_run(run)
 
     (run / "summary.json").write_text(json.dumps({**summary, "confusion": summary["confusion"][:3]}))
@@ -215,3 +215,27 @@ def test_cli_bad_folder_is_one_line_exit_2(nipkit_cli, tmp_path, make_folder, me
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(folder) in lines[0] and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_summaries_written_before_the_real_channel_rename_still_load(tmp_path):
+    run = make_run(tmp_path, "fan", 0)
+    summary = json.loads((run / "summary.json").read_text())
+    old = {key.replace("_real", "_libjpeg"): value for key, value in summary.items()}
+    assert "accuracy_libjpeg" in old and "accuracy_real" not in old
+    (run / "summary.json").write_text(json.dumps(old))
+    loaded = load_run(run).summary
+    assert loaded.accuracy_real == summary["accuracy_real"] and loaded.confusion_real == summary["confusion_real"]
+    assert loaded.config_digest is None and loaded.real_channel == []
+
+
+def test_report_groups_only_runs_whose_configs_agree(tmp_path):
+    """Two repeats of one setup with different config digests are two groups, never one mean."""
+    runs = [make_run(tmp_path, "joint", r) for r in range(3)]
+    for run, digest in zip(runs, ["aaaa", "aaaa", "bbbb"]):
+        summary = json.loads((run / "summary.json").read_text())
+        (run / "summary.json").write_text(json.dumps({**summary, "config_digest": digest}))
+    path, headline = write_report([tmp_path], tmp_path / "report")
+    label = f"F+N · inet · {CHANNEL}"
+    assert sorted(headline) == [f"{label} · config aaaa", f"{label} · config bbbb"]
+    assert headline[f"{label} · config aaaa"]["n"] == 2 and headline[f"{label} · config bbbb"]["n"] == 1
+    assert "| aaaa |" in path.read_text() and "| bbbb |" in path.read_text()

@@ -24,8 +24,8 @@ TINY = {
     },
 }
 SUMMARY_KEYS = {
-    "mode", "classes", "accuracy", "accuracy_libjpeg", "confusion", "confusion_libjpeg", "image_accuracy",
-    "nip", "steps", "seed", "seconds",
+    "mode", "classes", "accuracy", "accuracy_real", "confusion", "confusion_real", "image_accuracy",
+    "nip", "steps", "seed", "seconds", "real_channel", "config_digest",
 }
 
 
@@ -58,9 +58,9 @@ def test_both_modes_write_complete_summaries(finished):
         assert SUMMARY_KEYS <= set(summary)
         assert summary["mode"] == mode and summary["classes"] == ["native", "sharpen", "gaussian"]
         assert summary["steps"] == 4 and summary["seed"] == 3
-        for key in ("accuracy", "accuracy_libjpeg", "image_accuracy"):
+        for key in ("accuracy", "accuracy_real", "image_accuracy"):
             assert 0.0 <= summary[key] <= 1.0
-        for key in ("confusion", "confusion_libjpeg"):
+        for key in ("confusion", "confusion_real"):
             matrix = np.array(summary[key])
             assert matrix.shape == (3, 3)
             # every validation patch is counted once per class
@@ -73,6 +73,9 @@ def test_both_modes_write_complete_summaries(finished):
         # the summary's differentiable-channel figures are the last validation's
         assert {k: summary[k] for k in ("accuracy", "image_accuracy")} == {k: history[-1][k] for k in ("accuracy", "image_accuracy")}
         assert {k: summary["nip"][k] for k in ("psnr", "ssim")} == {k: history[-1][k] for k in ("psnr", "ssim")}
+        # the real channel ran DifferentiableJPEG as libjpeg and the downscale as itself
+        assert [s["ran_as"] for s in summary["real_channel"]] == ["itself", "reference"]
+        assert summary["real_channel"][1]["step"].startswith("DifferentiableJPEG(")
         for name in ("nip.keras", "fan.keras", "progress.png", "confusion.png", "examples.png"):
             assert (out / f"{mode}-r0" / name).is_file(), name
     fan = json.loads((out / "fan-r0" / "summary.json").read_text())
@@ -184,15 +187,7 @@ def test_onet_runs_the_experiment_on_rgb_photos(tmp_path, demo_data, nipkit_cli)
 @pytest.mark.parametrize("mode,optimisers", [("fan", {"fan"}), ("joint", {"fan", "nip"})])
 def test_clip_norm_reaches_every_optimiser(tmp_path, demo_data, mode, optimisers):
     from nipkit.config import load_config
-    from nipkit.data import Dataset, resolve_data
-    from nipkit.schema import JOINT_TRAINING, training_options
-    from nipkit.training.joint import _Experiment, _default_fan, _optimizers
-    from nipkit.training.runtime import select_runtime
+    from nipkit.training import Experiment
 
-    config = load_config(write_config(tmp_path, training__clip_norm=2.5))
-    _default_fan(config)
-    options = training_options(config, JOINT_TRAINING)
-    runtime = select_runtime("none", False, False)
-    exp = _Experiment(config, runtime, Dataset(resolve_data("demo")), options, None)
-    built = _optimizers(runtime, exp, mode, options)
-    assert set(built) == optimisers and all(o.global_clipnorm == 2.5 for o in built.values())
+    exp = Experiment.from_config(load_config(write_config(tmp_path, training__clip_norm=2.5)), mode=mode)
+    assert set(exp.optimizers) == optimisers and all(o.global_clipnorm == 2.5 for o in exp.optimizers.values())

@@ -1,0 +1,113 @@
+"""Scores a joint model on fixed validation patches: through the differentiable channel,
+through the real channel (every step that offers a counterpart runs as it), and the NIP's
+fidelity.
+
+Example:
+    >>> scorer = ChannelScorer(joint, accuracy_set, fidelity_set, nip_input=lambda raw, rgb: raw)  # doctest: +SKIP
+    >>> scorer.scores(scorer.classification(real=True))["accuracy"]  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nipkit.evaluation.classification import accuracy, confusion_matrix, image_level_accuracy
+from nipkit.evaluation.metrics import psnr, ssim
+from nipkit.evaluation.summary import StepRun
+from nipkit.layers.channel_step import run_real
+
+__all__ = ["ChannelScorer", "describe_steps", "EVAL_BATCH", "PSNR_CAP"]
+
+EVAL_BATCH = 16
+PSNR_CAP = 100.0  # dB
+
+
+def describe_steps(layers: list[keras.layers.Layer]) -> str:
+    """`Downscale(factor=2) → DifferentiableJPEG(quality=50, ...)`: the layers and their scalar options."""
+    parts = []
+    for layer in layers:
+        config = {k: v for k, v in layer.get_config().items() if k not in ("name", "trainable", "dtype")}
+        args = ", ".join(f"{k}={v}" for k, v in config.items() if not isinstance(v, (dict, list)))
+        parts.append(f"{type(layer).__name__}({args})")
+    return " → ".join(parts) or "none"
+
+
+def batches(arrays: dict, size: int) -> Iterator[dict]:
+    """Consecutive slices of `size` of every array in `arrays`."""
+    count = len(next(iter(arrays.values())))
+    for start in range(0, count, size):
+        yield {k: v[start : start + size] for k, v in arrays.items()}
+
+
+class ChannelScorer:
+    """Scores a JointModel on fixed patches, through either channel.
+
+    Args:
+        joint: the JointModel.
+        accuracy_set: patches {"raw", "rgb", "image"} for classification.
+        fidelity_set: patches {"raw", "rgb"} for NIP fidelity.
+        nip_input: (raw, rgb) -> what the NIP develops (the RGB target for ONet).
+        compile: wraps a function into a compiled one (e.g. `tf.function`).
+    """
+
+    def __init__(self, joint, accuracy_set: dict, fidelity_set: dict,
+                 nip_input: Callable, compile: Callable = tf.function) -> None:
+        self.joint, self.accuracy_set, self.fidelity_set, self.nip_input = joint, accuracy_set, fidelity_set, nip_input
+        self.develop = compile(lambda x: tf.cast(joint.develop(x), tf.float32))
+        self.classify = compile(lambda rgb: tf.cast(joint.classify(rgb), tf.float32))
+        self.manipulate = compile(lambda rgb: joint.manipulate(rgb))
+        self.fan = compile(lambda x: tf.cast(joint.fan(x), tf.float32))
+        self.real_steps: list[StepRun] = []
+
+    def developed(self, batch: dict) -> tf.Tensor:
+        return self.develop(tf.constant(self.nip_input(batch["raw"], batch["rgb"])))
+
+    def real_probs(self, rgb: tf.Tensor) -> np.ndarray:
+        """FAN probabilities after the real channel; records what each step ran as."""
+        images = self.manipulate(rgb)
+        ran = []
+        for layer in self.joint.channel:
+            images, how = run_real(layer, images)
+            ran.append(StepRun(describe_steps([layer]), how))
+        self.real_steps = ran
+        return self.fan(tf.constant(images)).numpy()
+
+    def classification(self, real: bool = False) -> dict:
+        """Probabilities, labels and source images of every validation branch."""
+        probs, labels, images = [], [], []
+        n = self.joint.n_classes
+        for batch in batches(self.accuracy_set, EVAL_BATCH):
+            rgb = self.developed(batch)
+            probs.append(self.real_probs(rgb) if real else self.classify(rgb).numpy())
+            labels.append(np.repeat(np.arange(n), len(batch["raw"])))
+            images.append(np.tile(batch["image"], n))
+        return dict(zip(("probs", "labels", "images"), map(np.concatenate, (probs, labels, images))))
+
+    def scores(self, result: dict) -> dict:
+        """Accuracy, confusion matrix and image-level accuracy of a classification."""
+        confusion = confusion_matrix(result["labels"], result["probs"].argmax(axis=1), self.joint.n_classes)
+        return {
+            "accuracy": accuracy(confusion),
+            "confusion": confusion.tolist(),
+            "image_accuracy": image_level_accuracy(result["probs"], result["labels"], result["images"]),
+        }
+
+    def fidelity(self) -> dict:
+        """Mean PSNR (capped) and SSIM of the NIP on the fidelity patches."""
+        outputs = np.concatenate([self.developed(b).numpy() for b in batches(self.fidelity_set, EVAL_BATCH)])
+        target = self.fidelity_set["rgb"]
+        return {
+            # Capped: ONet reproduces its target exactly, and an infinite PSNR is not a divergence.
+            "psnr": float(np.mean(keras.ops.convert_to_numpy(psnr(target, outputs, max_db=PSNR_CAP)))),
+            "ssim": float(np.mean(keras.ops.convert_to_numpy(ssim(target, outputs)))),
+        }
+
+    def examples(self) -> dict:
+        """One patch through every branch, before and after the channel, and its target."""
+        first = {k: v[:1] for k, v in self.accuracy_set.items()}
+        manipulated = np.asarray(self.manipulate(self.developed(first)))
+        return {"manipulated": manipulated, "channel": np.asarray(self.joint.transmit(manipulated)),
+                "target": first["rgb"][0]}

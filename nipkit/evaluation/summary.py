@@ -1,0 +1,121 @@
+"""The typed run summary: what `summary.json` of a finished experiment run holds.
+
+Written by the trainer and read by the report, in this one place. The "real channel" is
+the distribution channel with every step that offers a real counterpart (e.g.
+DifferentiableJPEG → libjpeg) run as that counterpart; `real_channel` lists what each
+step ran as. Summaries written before the rename (`accuracy_libjpeg`, ...) still load.
+
+Example:
+    >>> summary = RunSummary.read("runs/quickstart/joint-r0/summary.json")  # doctest: +SKIP
+    >>> summary.accuracy_real, [s.ran_as for s in summary.real_channel]  # doctest: +SKIP
+    (0.62, ['itself', 'reference'])
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from nipkit.errors import DataError
+
+__all__ = ["SUMMARY_FILE", "NipFidelity", "StepRun", "RunSummary"]
+
+SUMMARY_FILE = "summary.json"
+# Keys of summaries written before the real channel was named for what it is.
+RENAMED_KEYS = {
+    "accuracy_libjpeg": "accuracy_real",
+    "confusion_libjpeg": "confusion_real",
+    "image_accuracy_libjpeg": "image_accuracy_real",
+}
+
+
+@dataclass
+class NipFidelity:
+    """NIP fidelity on the fixed fidelity patches, at the end and before training."""
+
+    psnr: float
+    ssim: float
+    psnr_initial: float
+    ssim_initial: float
+
+
+@dataclass
+class StepRun:
+    """One channel step of the real-channel evaluation: its description and what ran."""
+
+    step: str
+    ran_as: str  # "reference" (its real counterpart) or "itself"
+
+
+@dataclass
+class RunSummary:
+    """Final metrics of one run (one mode, one repeat)."""
+
+    mode: str
+    repeat: int
+    classes: list[str]
+    accuracy: float
+    confusion: list[list[int]]
+    image_accuracy: float
+    accuracy_real: float
+    confusion_real: list[list[int]]
+    image_accuracy_real: float
+    nip: NipFidelity
+    nip_name: str
+    channel: str
+    real_channel: list[StepRun] = field(default_factory=list)
+    steps: int = 0
+    seed: int = 0
+    seconds: float = float("nan")
+    patches: int = 0
+    config_digest: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict, where: str = SUMMARY_FILE) -> "RunSummary":
+        """A summary from its JSON object (current or pre-rename keys).
+
+        Raises:
+            DataError: a required key is missing, naming `where`.
+        """
+        data = {RENAMED_KEYS.get(k, k): v for k, v in data.items()}
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        nip: dict[str, Any] = data["nip"] if isinstance(data.get("nip"), dict) else {}
+        missing = [k for k in required if k not in data] + [
+            f"nip.{f.name}" for f in fields(NipFidelity) if f.name not in nip]
+        if missing:
+            raise DataError(f"{where}: missing {', '.join(missing)} (a run summary has {', '.join(required)})")
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+        values["nip"] = NipFidelity(**{f.name: float(nip[f.name]) for f in fields(NipFidelity)})
+        values["real_channel"] = [StepRun(**step) for step in data.get("real_channel") or []]
+        return cls(**values)
+
+    @classmethod
+    def read(cls, path: str | Path) -> "RunSummary":
+        """Reads a summary.json. Raises DataError: unreadable, not JSON or incomplete."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: cannot be read ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: not valid JSON ({exc.msg} at character {exc.pos})") from None
+        if not isinstance(data, dict):
+            raise DataError(f"{path}: expected a JSON object")
+        return cls.from_json(data, str(path))
+
+    def metric(self, key: str) -> float:
+        """A headline metric by name; PSNR/SSIM keys are the NIP's."""
+        return float(getattr(self.nip, key) if key in NIP_METRICS else getattr(self, key))
+
+    @property
+    def counterparts(self) -> list[str]:
+        """The steps that ran as their real counterpart."""
+        return [s.step for s in self.real_channel if s.ran_as == "reference"]
+
+
+NIP_METRICS = tuple(f.name for f in fields(NipFidelity))

@@ -1,0 +1,56 @@
+"""The channel-step contract: what a layer in a config's `channel:` list may do.
+
+A channel step is a Keras layer, images in, images out (NHWC, float32 in [0, 1]). Beyond
+that it may:
+
+- have weights. They are frozen unless its spec says `trainable: true` (every mode) or
+  `trainable: [joint]` (the listed modes); they are checkpointed, resumed and saved
+  with the run (`channel-N.keras`), and `weights: FILE.keras` loads them at the start.
+- add losses (`self.add_loss(...)` in `call`, or weight regularisers). Every loss in
+  `model.losses` is added to the loss of every training step.
+- offer a real, non-differentiable counterpart: a method `reference(images)` taking and
+  returning a numpy batch. The real-channel evaluation runs each step as its
+  counterpart where it has one (DifferentiableJPEG's is libjpeg), and as itself
+  otherwise.
+
+Example:
+    >>> from nipkit.layers import DifferentiableJPEG, Downscale
+    >>> [has_reference(step) for step in (Downscale(2), DifferentiableJPEG(50))]
+    [False, True]
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+
+__all__ = ["STEP_SPEC_OPTIONS", "REFERENCE", "ITSELF", "has_reference", "run_real", "trains_in", "check_trainable"]
+
+# Keys of a channel step's spec that nipkit reads itself (not passed to the constructor).
+STEP_SPEC_OPTIONS = ("weights", "trainable")
+REFERENCE, ITSELF = "reference", "itself"
+
+
+def has_reference(step: keras.layers.Layer) -> bool:
+    """Whether the step offers a real counterpart (a callable `reference`)."""
+    return callable(getattr(step, "reference", None))
+
+
+def run_real(step: keras.layers.Layer, images: Any) -> tuple[np.ndarray, str]:
+    """Runs one step for the real channel: (its output as numpy, REFERENCE or ITSELF)."""
+    if has_reference(step):
+        return np.asarray(step.reference(np.asarray(images, "float32")), "float32"), REFERENCE
+    return np.asarray(keras.ops.convert_to_numpy(step(images)), "float32"), ITSELF
+
+
+def check_trainable(value: Any, modes: Sequence[str]) -> bool:
+    """Whether `value` is a valid `trainable:` option: true, false or a list of modes."""
+    if isinstance(value, bool) or value is None:
+        return True
+    return isinstance(value, list) and all(m in modes for m in value)
+
+
+def trains_in(value: Any, mode: str) -> bool:
+    """Whether a step whose spec says `trainable: value` trains in `mode`."""
+    return value is True or (isinstance(value, list) and mode in value)
