@@ -20,10 +20,12 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import keras
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["STEP_SPEC_OPTIONS", "REFERENCE", "ITSELF", "has_reference", "run_real", "trains_in", "check_trainable"]
 
@@ -39,6 +41,8 @@ def has_reference(step: keras.layers.Layer) -> bool:
 
 def run_real(step: keras.layers.Layer, images: Any) -> tuple[np.ndarray, str]:
     """Runs one step for the real channel: (its output as numpy, REFERENCE or ITSELF)."""
+    import keras  # here, so that nipkit.schema (which reads this module's options) stays free of TensorFlow
+
     if has_reference(step):
         return np.asarray(step.reference(np.asarray(images, "float32")), "float32"), REFERENCE
     return np.asarray(keras.ops.convert_to_numpy(step(images)), "float32"), ITSELF
