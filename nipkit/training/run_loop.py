@@ -81,7 +81,10 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
         run.record_changes(loop_state.step, changes, say)
         say(f"resuming {run.path} from step {loop_state.step}")
 
-    scorer = exp.scorer()
+    with allocation_guard(run.path, f"{options.validation_patches} + {options.fidelity_patches} validation patches "
+                          f"of {options.patch_size}² per validation image",
+                          ("training.validation_patches", "training.fidelity_patches", "training.patch_size")):
+        scorer = exp.scorer()
     latest: dict[int, tuple[dict, dict]] = {}
 
     def at_step(step: int) -> tuple[dict, dict]:

@@ -1,5 +1,5 @@
-"""A NIP pre-training that passes the memory estimate but cannot allocate ends in one line
-naming the key to lower, exit 2, and does not hang: `nipkit train nip` under a real
+"""A NIP pre-training or a joint run that passes the memory estimate but cannot allocate ends in one line
+naming the key to lower, exit 2, and does not hang: `nipkit train nip` and `nipkit run` under a real
 address-space limit (RLIMIT_AS)."""
 from __future__ import annotations
 
@@ -51,3 +51,22 @@ def test_nip_pretraining_out_of_memory_is_one_line(tmp_path, demo_data):
         "lower training.validation_patches or training.validation_size"
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_joint_run_out_of_memory_is_one_line(tmp_path, demo_data):
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": "demo", "nip": "onet", "manipulations": ["sharpen"],
+        "channel": [{"downscale": {"factor": 2}}, {"jpeg": {"quality": 50}}],
+        "fan": {"type": "fan", "filters": [8, 8, 8, 8], "dense": [16, 8]},
+        "training": {"mode": "fan", "steps": 2, "batch_size": 2, "patch_size": 64, "validate_every": 2,
+                     "validation_patches": 10_000, "fidelity_patches": 1, "seed": 1},
+    }, sort_keys=False))
+    assert nipkit_under_limit("validate", config).returncode == 0
+    out = tmp_path / "runs"
+    result = nipkit_under_limit("run", config, "--out", out)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: out of memory in {out / 'fan-r0'} (10000 + 1 validation patches of 64² per validation image); "
+        "lower training.validation_patches or training.fidelity_patches or training.patch_size"
+    ]
