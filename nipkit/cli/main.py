@@ -79,10 +79,20 @@ def _one_line_warning(
     return f"warning: {message}\n"
 
 
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None, line: str | None = None
+) -> None:
+    """Writes the warning on a line of its own, above any progress bar (not appended to it)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(_one_line_warning(message, category, filename, lineno).rstrip("\n"), file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Runs the CLI; a `NipkitError` becomes one line on stderr and exit code 2."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.formatwarning = _one_line_warning
+    warnings.showwarning = _show_warning
     show_trace = "--traceback" in (argv if argv is not None else sys.argv[1:])
     try:
         cli.main(args=argv, prog_name="nipkit", standalone_mode=False)

@@ -5,13 +5,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from nipkit.ops.integer_matmul import fixed_point_matmul
+from nipkit.ops.dct import forward_dct, inverse_dct
 from nipkit.ops.jpeg_tables import (
     CHROMINANCE_TABLE,
-    FDCT_SHIFTS,
-    IDCT_SHIFTS,
-    ISLOW_FORWARD,
-    ISLOW_INVERSE,
     LUMINANCE_TABLE,
     RGB_TO_YCBCR_FIXED,
     YCBCR_TO_RGB_FIXED,
@@ -151,7 +147,7 @@ class DifferentiableJPEG(keras.layers.Layer):
 
 
 def _constant_table(base: np.ndarray, quality: int):
-    """A (1, 1, 1, 1, 8, 8) table, transposed to the [u, v] layout of `_forward_dct`."""
+    """A (1, 1, 1, 1, 8, 8) table, transposed to the [u, v] layout of `forward_dct`."""
     return ops.convert_to_tensor(quantization_table(base, quality).T.reshape(1, 1, 1, 1, 8, 8).astype("float32"))
 
 
@@ -198,7 +194,7 @@ class _Codec:
 
     def _block_codec(self, planes, tables):
         """Level shift, integer DCT, quantisation, integer inverse DCT of block-aligned planes."""
-        coefficients = _forward_dct(planes - 128.0)
+        coefficients = forward_dct(planes - 128.0)
         fixed = ops.stop_gradient(tables)
         step = 8.0 * fixed  # the islow DCT is 8 × the orthonormal DCT-II
         hard = None
@@ -212,7 +208,7 @@ class _Codec:
         if self.quality_gradient:
             # The error scales with the step: d(dequantized)/dQ = levels − c/Q, in every mode.
             dequantized = dequantized + (tables - fixed) * ops.stop_gradient(levels - scaled)
-        return _inverse_dct(dequantized, ops.shape(planes))
+        return inverse_dct(dequantized, ops.shape(planes))
 
 
 def _round_up(size, multiple: int):
@@ -225,24 +221,6 @@ def _pad_edge(planes, axis: int, size, target):
         return planes
     index = ops.minimum(ops.arange(target), size - 1)
     return ops.take(planes, index, axis=axis)
-
-
-def _forward_dct(planes):
-    """(b, c, h, w) → (b, c, h/8, w/8, 8u, 8v): 8 × DCT-II of each block, u horizontal."""
-    _, channels, height, width = ops.shape(planes)
-    rows = fixed_point_matmul(planes, ISLOW_FORWARD, FDCT_SHIFTS[0], input_bits=8)
-    blocks = ops.reshape(rows, (-1, channels, height // 8, 8, width // 8, 8))
-    blocks = ops.transpose(blocks, (0, 1, 2, 4, 5, 3))
-    return fixed_point_matmul(blocks, ISLOW_FORWARD, FDCT_SHIFTS[1])
-
-
-def _inverse_dct(coefficients, shape):
-    """De-quantised (b, c, h/8, w/8, 8u, 8v) coefficients → 8-bit planes of `shape`."""
-    _, channels, height, width = shape
-    columns = fixed_point_matmul(coefficients, ISLOW_INVERSE, IDCT_SHIFTS[0])
-    planes = ops.reshape(ops.transpose(columns, (0, 1, 2, 5, 3, 4)), (-1, channels, height, width))
-    planes = fixed_point_matmul(planes, ISLOW_INVERSE, IDCT_SHIFTS[1])
-    return clip_ste(planes + 128.0, 0.0, 255.0)
 
 
 def _rgb_to_ycbcr(rgb):

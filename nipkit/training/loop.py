@@ -19,8 +19,10 @@ from __future__ import annotations
 import math
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Sequence
 
 import tensorflow as tf
 from tqdm.auto import tqdm
@@ -29,7 +31,7 @@ from nipkit.errors import TrainingError
 from nipkit.training.checkpoints import NonFiniteWeightsError
 from nipkit.training.run_folder import RunFolder
 
-__all__ = ["LoopState", "Validation", "TrainingLoop", "check_finite", "diverged"]
+__all__ = ["LoopState", "Validation", "TrainingLoop", "check_finite", "diverged", "allocation_guard"]
 
 
 @dataclass
@@ -96,6 +98,28 @@ def check_finite(values: Mapping[str, float], step: int, last_checkpoint: int | 
     for name, value in values.items():
         if not math.isfinite(value):
             raise diverged(step, f"{name} is {value}", last_checkpoint, run)
+
+
+@contextmanager
+def allocation_guard(where: str | Path, sizes: str, keys: Sequence[str]) -> Iterator[None]:
+    """Turns a failed allocation (TensorFlow's or Python's) into one `TrainingError` line.
+
+    The memory estimate of `validate` is a lower bound, so a run may still fail to
+    allocate; the line names the sizes and the keys to lower instead of a traceback.
+
+    Args:
+        where: the run folder (named in the message).
+        sizes: what was being allocated, e.g. "batch 20 of 128² patches".
+        keys: the options to lower, as the user wrote them, e.g. ["training.batch_size"].
+
+    Example:
+        >>> with allocation_guard("runs/x", "batch 8 of 64² patches", ["training.batch_size"]):  # doctest: +SKIP
+        ...     loop.run(state, train_step, batches, validate, checkpoint)
+    """
+    try:
+        yield
+    except (tf.errors.ResourceExhaustedError, MemoryError):
+        raise TrainingError(f"out of memory in {where} ({sizes}); lower {' or '.join(keys)}") from None
 
 
 def _format(name: str, value: float) -> str:

@@ -34,7 +34,7 @@ from nipkit.options import RESUMABLE_CHANGES, NipTrainingOptions, option_names, 
 from nipkit.schema import NIP_SPEC_OPTIONS, config_kind, validate
 from nipkit.training.checkpoints import load_checkpoint, publish_copy, save_checkpoint, save_model_atomic
 from nipkit.training.early_stop import EarlyStopping
-from nipkit.training.loop import LoopState, TrainingLoop, Validation
+from nipkit.training.loop import LoopState, TrainingLoop, Validation, allocation_guard
 from nipkit.training.losses import FIDELITY_LOSSES
 from nipkit.training.run_folder import RunFolder
 from nipkit.training.runtime import Runtime, select_runtime
@@ -248,7 +248,7 @@ def train_nip(
     Raises:
         ConfigError: the config is wrong. DataError: the data cannot be used.
         TrainingError: a checkpoint exists without `resume`, the checkpoint is damaged,
-            or the loss stops being finite.
+            the loss stops being finite, or memory runs out (one line naming the keys to lower).
     """
     say = echo or (lambda line: None)
     if config_kind(config) != "nip":
@@ -277,7 +277,10 @@ def train_nip(
     name = registry.parse_spec(config.spec(("nip",), drop=NIP_SPEC_OPTIONS))[0]
     say(f"training {name} ({model.count_params():,} parameters) on {trainer.dataset.camera} [{trainer.runtime.device}] "
         f"into {run.path}")
-    patches = validation_patches(trainer.dataset, options.validation_size, options.validation_patches, options.seed)
+    with allocation_guard(run.path, f"{options.validation_patches} validation patches of {options.validation_size}² "
+                          "per validation image", [config.name_of(("training", "validation_patches")),
+                                                   config.name_of(("training", "validation_size"))]):
+        patches = validation_patches(trainer.dataset, options.validation_size, options.validation_patches, options.seed)
     validator = _Validator(run, trainer.runtime, model, patches, options.loss, best, stopper)
 
     def checkpoint(state: LoopState) -> None:
@@ -294,7 +297,10 @@ def train_nip(
     if loop_state.step >= options.steps or loop_state.stopped:
         say(f"{run.path} is already complete at step {loop_state.step}")
     else:
-        loop_state = loop.run(loop_state, trainer.train_step(), trainer.batches(loop_state.step), validator, checkpoint)
+        with allocation_guard(run.path, f"batch {options.batch_size} of {options.patch_size}² patches",
+                              [config.name_of(("training", "batch_size")), config.name_of(("training", "patch_size"))]):
+            loop_state = loop.run(loop_state, trainer.train_step(), trainer.batches(loop_state.step), validator,
+                                  checkpoint)
 
     final = validator.last or (history.records() or [{}])[-1]
     return NipResult(

@@ -15,7 +15,6 @@ import warnings
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import tensorflow as tf
 
 from nipkit import registry
 from nipkit.errors import TrainingError
@@ -27,7 +26,7 @@ from nipkit.options import JointTrainingOptions
 from nipkit.schema import NIP_SPEC_OPTIONS
 from nipkit.training.checkpoints import load_checkpoint, save_checkpoint
 from nipkit.training.digest import config_digest
-from nipkit.training.loop import LoopState, TrainingLoop, Validation
+from nipkit.training.loop import LoopState, TrainingLoop, Validation, allocation_guard
 from nipkit.training.run_folder import RunFolder
 
 if TYPE_CHECKING:
@@ -82,7 +81,10 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
         run.record_changes(loop_state.step, changes, say)
         say(f"resuming {run.path} from step {loop_state.step}")
 
-    scorer = exp.scorer()
+    with allocation_guard(run.path, f"{options.validation_patches} + {options.fidelity_patches} validation patches "
+                          f"of {options.patch_size}² per validation image",
+                          ("training.validation_patches", "training.fidelity_patches", "training.patch_size")):
+        scorer = exp.scorer()
     latest: dict[int, tuple[dict, dict]] = {}
 
     def at_step(step: int) -> tuple[dict, dict]:
@@ -118,12 +120,9 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
                         checkpoint_every=options.checkpoint_every, description=f"{run.path.name}",
                         show=("accuracy", "psnr"))
     if loop_state.step < options.steps:
-        try:
+        with allocation_guard(run.path, f"batch {options.batch_size} of {options.patch_size}² patches",
+                              ("training.batch_size", "training.patch_size")):
             loop_state = loop.run(loop_state, exp.train_step(), exp.batches(loop_state.step), validate_run, checkpoint)
-        except (tf.errors.ResourceExhaustedError, MemoryError):
-            raise TrainingError(
-                f"out of memory in {run.path} (batch {options.batch_size} of {options.patch_size}² patches); "
-                f"lower training.batch_size or training.patch_size") from None
 
     summary = _final_summary(run, exp, at_step, repeat, loop_state)
     say(f"run {run.path.name}: accuracy {summary.accuracy:.3f} (real channel {summary.accuracy_real:.3f}), "

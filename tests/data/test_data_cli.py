@@ -12,7 +12,7 @@ import pytest
 
 from nipkit.data.develop import TargetSpec
 from nipkit.data.prepare import prepare_folder
-from support import wait_for
+from support import HANG_GUARD_S, wait_for
 
 
 def test_missing_folder_is_one_line_and_exit_code_2(tmp_path, nipkit_cli):
@@ -61,7 +61,7 @@ def test_killed_prepare_resumes_to_the_complete_result(tmp_path, photo_dng):
         # named *.json: once one matches, that photo is complete.
         wait_for(lambda: any(out.glob("meta/*.json")), process, "its first photo was done")
         process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+        process.wait(timeout=HANG_GUARD_S)  # only a hang guard: SIGKILL is not delayed
     finally:
         if process.poll() is None:
             process.kill()

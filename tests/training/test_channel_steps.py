@@ -72,6 +72,31 @@ def test_a_trainable_step_trains_and_its_added_loss_moves_it(penalised, tmp_path
     assert np.abs(unpenalised - trained).min() > 0.01, "the added loss must change the update"
 
 
+def with_trainable(tmp_path, name: str, trainable, mode: str) -> str:
+    """The penalised config in `mode`, its step's `trainable:` set to `trainable` (None: left out)."""
+    path = write(tmp_path, name, mode=mode)
+    config = yaml.safe_load(path.read_text())
+    options = config["channel"][1]["fixture_learned_gain"]
+    options.pop("trainable")
+    if trainable is not None:
+        options["trainable"] = trainable
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def test_trainable_true_trains_in_mode_f_and_an_unmarked_step_stays_frozen_in_f_n(tmp_path, nipkit_cli, plugin_env):
+    always = nipkit_cli("run", with_trainable(tmp_path, "always", True, "fan"), "--out", tmp_path / "always",
+                        env=plugin_env)
+    assert always.returncode == 0, always.stderr[-3000:]
+    assert np.all(gain(tmp_path / "always" / "fan-r0") < 0.97), "`trainable: true` trains in mode F too"
+
+    frozen = nipkit_cli("run", with_trainable(tmp_path, "frozen", None, "joint"), "--out", tmp_path / "frozen",
+                        env=plugin_env)
+    assert frozen.returncode == 0, frozen.stderr[-3000:]
+    # The added loss would pull the gains down; frozen, they keep their initial value.
+    np.testing.assert_array_equal(gain(tmp_path / "frozen" / "joint-r0"), np.ones(3, "float32"))
+
+
 def test_the_real_channel_runs_each_step_as_its_counterpart(penalised):
     summary = json.loads((penalised / "summary.json").read_text())
     ran = [(step["step"].split("(")[0], step["ran_as"]) for step in summary["real_channel"]]

@@ -113,6 +113,27 @@ def test_a_collapsing_nip_stops_the_run(tmp_path, nipkit_cli, demo_data):
     assert not (tmp_path / "runs" / "joint-r0" / "summary.json").exists()
 
 
+def test_a_falling_nip_warns_at_half_the_limit(tmp_path, nipkit_cli, demo_data):
+    collapse = {"mode": "joint", "steps": 2, "nip_learning_rate": 1e6}
+    unguarded = nipkit_cli("run", write(tmp_path, nip="inet", training={**collapse, "fidelity_drop_limit": None}),
+                           "--out", tmp_path / "unguarded")
+    assert unguarded.returncode == 0, unguarded.stderr[-2000:]
+    psnr = {r["step"]: r["psnr"] for r in history(tmp_path / "unguarded" / "joint-r0") if "psnr" in r}
+    drop = psnr[0] - psnr[2]
+    assert drop > 1.0
+    assert "warning: NIP PSNR" not in unguarded.stderr  # no guard, no warning
+
+    # The same (seeded) run with a limit the drop passes half of, but not all of.
+    limit = round(1.5 * drop, 3)
+    result = nipkit_cli("run", write(tmp_path, nip="inet", training={**collapse, "fidelity_drop_limit": limit}),
+                        "--out", tmp_path / "guarded")
+    assert result.returncode == 0, result.stderr[-2000:]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: NIP PSNR")]
+    assert warnings == [f"warning: NIP PSNR fell {drop:.1f} dB below its start at step 2 "
+                        f"(the run stops at training.fidelity_drop_limit={limit:g} dB)"]
+    assert (tmp_path / "guarded" / "joint-r0" / "summary.json").exists()
+
+
 def test_pretrain_keys_are_named_as_the_user_wrote_them(tmp_path):
     from nipkit.training.run_folder import RunFolder
     from nipkit.training.runner import pretrain_config

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from nip_runs import SMALL_TRAINING, error_lines, write_config
 from nipkit.training.checkpoints import read_state
 from nipkit.training.run_lock import LOCK_FILE, RunLock, RunLockedError
-from support import run_nipkit
+from support import HANG_GUARD_S, run_nipkit, wait_for
 
 VALIDATED = list(range(0, SMALL_TRAINING["steps"] + 1, SMALL_TRAINING["validate_every"]))
 
@@ -38,15 +37,6 @@ def _holder(folder: Path) -> subprocess.Popen:
                                stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "locked"
     return process
-
-
-def _wait_for(condition, process: subprocess.Popen, what: str) -> None:
-    """Polls `condition` while `process` runs (no deadline on a loaded machine beyond 10 min)."""
-    deadline = time.monotonic() + 600
-    while not condition():
-        assert process.poll() is None, f"the process ended before {what}"
-        assert time.monotonic() < deadline, f"no {what} after 10 minutes"
-        time.sleep(0.02)
 
 
 def _lock_record(folder: Path) -> dict:
@@ -112,7 +102,7 @@ def test_contending_processes_never_hold_the_lock_together(tmp_path):
     processes = [subprocess.Popen([sys.executable, "-c", CONTENDER, str(tmp_path / "run")], stderr=subprocess.PIPE,
                                   text=True) for _ in range(3)]
     for process in processes:
-        _, err = process.communicate(timeout=600)
+        _, err = process.communicate(timeout=HANG_GUARD_S)
         assert process.returncode == 0, err[-2000:]
 
 
@@ -131,12 +121,12 @@ def test_two_training_processes_on_one_folder(tmp_path, demo_data):
     run = tmp_path / "run"
     first = _start_training(config, run)
     try:
-        _wait_for(lambda: _lock_record(run).get("pid") == first.pid, first, "lock record")
+        wait_for(lambda: _lock_record(run).get("pid") == first.pid, first, "lock record")
         first.send_signal(signal.SIGSTOP)  # holds the lock for as long as the second one needs
         second = run_nipkit("train", "nip", config, "--out", run)
     finally:
         first.send_signal(signal.SIGCONT)
-        _, first_err = first.communicate(timeout=600)
+        _, first_err = first.communicate(timeout=HANG_GUARD_S)
     assert second.returncode == 2, second.stderr[-2000:]
     (line,) = error_lines(second.stderr)
     assert line.startswith(f"error: {run} is in use by process {first.pid} on {socket.gethostname()} since ")
@@ -151,7 +141,7 @@ def test_a_sigkilled_run_is_taken_over_and_resumed(tmp_path, demo_data):
     run = tmp_path / "run"
     first = _start_training(config, run)
     try:
-        _wait_for(lambda: (run / "checkpoint" / "state.json").exists(), first, "checkpoint")
+        wait_for(lambda: (run / "checkpoint" / "state.json").exists(), first, "checkpoint")
     finally:
         first.send_signal(signal.SIGKILL)
         first.communicate()
