@@ -27,7 +27,9 @@ from nipkit.errors import DataError
 from nipkit.evaluation.figures import (
     mode_label, plot_confusion, plot_examples, plot_progress, plot_tradeoff, row_percent,
 )
-from nipkit.evaluation.summary import SUMMARY_FILE, RunSummary
+from nipkit.evaluation.confidence import wilson_interval
+from nipkit.evaluation.summary import LAST_VALIDATIONS, SUMMARY_FILE, RunSummary
+from nipkit.evaluation.verdict import verdict
 
 __all__ = ["Run", "Group", "find_runs", "load_run", "group_runs", "write_report", "write_run_figures"]
 
@@ -42,7 +44,10 @@ METRICS = {
     "accuracy_real": ("accuracy, real channel [%]", 100, 1),
     "image_accuracy": ("image accuracy [%]", 100, 1),
     "image_accuracy_real": ("image accuracy, real channel [%]", 100, 1),
+    "accuracy_last_mean": (f"accuracy, mean of the last {LAST_VALIDATIONS} validations [%]", 100, 1),
 }
+# accuracy key -> (heading, real channel): rows of the 95% Wilson interval of the pooled decisions
+INTERVALS = {"accuracy": ("accuracy, 95% CI [%]", False), "accuracy_real": ("accuracy, real channel, 95% CI [%]", True)}
 MODE_ORDER = {"fan": 0, "joint": 1}
 
 
@@ -82,6 +87,11 @@ class Group:
 
     def mean(self, key: str) -> float:
         return float(self.values(key).mean())
+
+    def interval(self, real: bool = False) -> tuple[float, float]:
+        """The 95% Wilson interval of the patch accuracy, all repeats' decisions pooled."""
+        counts = [run.summary.counts(real) for run in self.runs]
+        return wilson_interval(sum(c for c, _ in counts), sum(t for _, t in counts))
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[Path]:
@@ -196,6 +206,11 @@ def _mean_std(values: np.ndarray, scale: float, decimals: int) -> str:
     return f"{values.mean():.{decimals}f} ± {values.std(ddof=1):.{decimals}f}"
 
 
+def _percent_range(interval: Sequence[float] | None) -> str:
+    low, high = interval or (float("nan"), float("nan"))
+    return f"{100 * low:.1f} – {100 * high:.1f}"
+
+
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
     return lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows]
@@ -207,6 +222,8 @@ def _group_table(group: Group) -> list[str]:
         values = group.values(key) * scale
         rows.append([heading, _mean_std(group.values(key), scale, decimals),
                      f"{values.min():.{decimals}f}", f"{values.max():.{decimals}f}"])
+    for heading, real in INTERVALS.values():
+        rows.append([heading, _percent_range(group.interval(real)), "", ""])
     return [f"### {group.label} (n = {len(group.runs)})", ""] + _table(["metric", "mean ± std", "min", "max"], rows)
 
 
@@ -225,8 +242,12 @@ def _comparison(groups: Sequence[Group]) -> list[str]:
             difference = (joint.mean(key) - fan.mean(key)) * scale
             rows.append([heading, _mean_std(fan.values(key), scale, decimals),
                          _mean_std(joint.values(key), scale, decimals), f"{difference:+.{decimals}f}"])
+        for heading, real in INTERVALS.values():
+            rows.append([heading, _percent_range(fan.interval(real)), _percent_range(joint.interval(real)), ""])
         tag = f" · config {modes['fan'].tag}" if modes["fan"].tag else ""
-        lines += [f"### {nip_name} · {channel}{tag}", ""] + _table(["metric", "F", "F+N", "F+N − F"], rows) + [""]
+        summaries = [[run.summary for run in group.runs] for group in (fan, joint)]
+        lines += ([f"### {nip_name} · {channel}{tag}", ""] + _table(["metric", "F", "F+N", "F+N − F"], rows)
+                  + ["", f"**{verdict(*summaries)}** (Newcombe's 95% interval, all repeats' decisions pooled)", ""])
     return lines or ["Needs runs of both modes (fan and joint) with the same NIP and channel.", ""]
 
 
@@ -267,9 +288,12 @@ def _runs_table(runs: Sequence[Run], out: Path) -> list[str]:
         s = run.summary
         link = Path(os.path.relpath(run.path, out)).as_posix()
         rows.append([f"[{run.path.name}]({link})", mode_label(run.mode), s.repeat, s.seed, s.steps,
-                     f"{s.seconds:.0f}", f"{100 * s.accuracy:.1f}", f"{100 * s.accuracy_real:.1f}",
+                     f"{s.seconds:.0f}", f"{100 * s.accuracy:.1f}", _percent_range(s.accuracy_interval),
+                     f"{100 * s.metric('accuracy_last_mean'):.1f}", f"{100 * s.accuracy_real:.1f}",
+                     _percent_range(s.accuracy_real_interval),
                      f"{s.nip.psnr:.2f}", ", ".join(s.counterparts) or "-", s.config_digest or "-"])
-    header = ["run", "mode", "repeat", "seed", "steps", "time [s]", "accuracy [%]", "real channel [%]", "PSNR [dB]",
+    header = ["run", "mode", "repeat", "seed", "steps", "time [s]", "accuracy [%]", "95% CI", f"last {LAST_VALIDATIONS} [%]",
+              "real channel [%]", "95% CI", "PSNR [dB]",
               "run as real counterpart", "config"]
     return _table(header, rows)
 

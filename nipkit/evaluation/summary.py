@@ -3,12 +3,17 @@
 Written by the trainer and read by the report, in this one place. The "real channel" is
 the distribution channel with every step that offers a real counterpart (e.g.
 DifferentiableJPEG → libjpeg) run as that counterpart; `real_channel` lists what each
-step ran as. Summaries written before the rename (`accuracy_libjpeg`, ...) still load.
+step ran as. Each patch accuracy comes with its 95% Wilson interval, and the differentiable
+channel's with the mean of the last `LAST_VALIDATIONS` validations. Summaries written before
+the rename (`accuracy_libjpeg`, ...) still load, and so do those without intervals (they are
+computed from the confusion matrices; the mean of the last validations stays None).
 
 Example:
     >>> summary = RunSummary.read("runs/quickstart/joint-r0/summary.json")  # doctest: +SKIP
     >>> summary.accuracy_real, [s.ran_as for s in summary.real_channel]  # doctest: +SKIP
     (0.62, ['itself', 'reference'])
+    >>> summary.accuracy_real_interval, summary.accuracy_last_mean  # doctest: +SKIP
+    ([0.59, 0.65], 0.61)
 """
 from __future__ import annotations
 
@@ -18,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from nipkit.errors import DataError
+from nipkit.evaluation.confidence import wilson_interval
 
-__all__ = ["SUMMARY_FILE", "NipFidelity", "StepRun", "RunSummary"]
+__all__ = ["SUMMARY_FILE", "LAST_VALIDATIONS", "NipFidelity", "StepRun", "RunSummary", "decision_counts"]
 
 SUMMARY_FILE = "summary.json"
+LAST_VALIDATIONS = 5  # `accuracy_last_mean` averages this many of the last validations
 # Keys of summaries written before the real channel was named for what it is.
 RENAMED_KEYS = {
     "accuracy_libjpeg": "accuracy_real",
@@ -48,6 +55,12 @@ class StepRun:
     ran_as: str  # "reference" (its real counterpart) or "itself"
 
 
+def decision_counts(confusion: list[list[int]]) -> tuple[int, int]:
+    """(correct, total) patch decisions of a confusion matrix (rows = true class)."""
+    matrix = [[int(v) for v in row] for row in confusion]
+    return sum(row[i] for i, row in enumerate(matrix)), sum(map(sum, matrix))
+
+
 @dataclass
 class RunSummary:
     """Final metrics of one run (one mode, one repeat)."""
@@ -70,6 +83,15 @@ class RunSummary:
     seconds: float = float("nan")
     patches: int = 0
     config_digest: str | None = None
+    accuracy_interval: list[float] | None = None  # 95% Wilson; from `confusion` when None
+    accuracy_real_interval: list[float] | None = None  # 95% Wilson; from `confusion_real` when None
+    accuracy_last_mean: float | None = None  # mean of the last LAST_VALIDATIONS validations
+
+    def __post_init__(self) -> None:
+        if self.accuracy_interval is None:
+            self.accuracy_interval = list(wilson_interval(*decision_counts(self.confusion)))
+        if self.accuracy_real_interval is None:
+            self.accuracy_real_interval = list(wilson_interval(*decision_counts(self.confusion_real)))
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -108,9 +130,14 @@ class RunSummary:
             raise DataError(f"{path}: expected a JSON object")
         return cls.from_json(data, str(path))
 
+    def counts(self, real: bool = False) -> tuple[int, int]:
+        """(correct, total) patch decisions through the differentiable or the real channel."""
+        return decision_counts(self.confusion_real if real else self.confusion)
+
     def metric(self, key: str) -> float:
-        """A headline metric by name; PSNR/SSIM keys are the NIP's."""
-        return float(getattr(self.nip, key) if key in NIP_METRICS else getattr(self, key))
+        """A headline metric by name; PSNR/SSIM keys are the NIP's; nan where not recorded."""
+        value = getattr(self.nip, key) if key in NIP_METRICS else getattr(self, key)
+        return float("nan") if value is None else float(value)
 
     @property
     def counterparts(self) -> list[str]:

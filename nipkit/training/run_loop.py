@@ -20,7 +20,8 @@ from nipkit import registry
 from nipkit.errors import TrainingError
 from nipkit.evaluation.report import write_run_figures
 from nipkit.evaluation.scoring import describe_steps
-from nipkit.evaluation.summary import SUMMARY_FILE, NipFidelity, RunSummary
+from nipkit.evaluation.confidence import mean_of_last
+from nipkit.evaluation.summary import LAST_VALIDATIONS, SUMMARY_FILE, NipFidelity, RunSummary
 from nipkit.files import atomic_write
 from nipkit.options import JointTrainingOptions
 from nipkit.schema import NIP_SPEC_OPTIONS
@@ -147,6 +148,7 @@ def _final_summary(run: RunFolder, exp: "Experiment", at_step: Callable, repeat:
         channel=describe_steps(exp.channel), steps=loop_state.step, seed=exp.seed,
         seconds=round(loop_state.elapsed, 2), patches=int(len(scorer.accuracy_set["raw"])),
         config_digest=config_digest(exp.config.data),
+        accuracy_last_mean=mean_of_last(records, "accuracy", LAST_VALIDATIONS),
     )
     exp.save_models(run.path)
     atomic_write(run.path / "examples.npz", lambda tmp: np.savez_compressed(tmp, **scorer.examples()), keep_suffix=True)

@@ -111,6 +111,7 @@ def make_run(root: Path, mode: str, repeat: int, steps: int = 8, validate_every:
         },
         "steps": steps, "seed": seed, "seconds": time.perf_counter() - start,
         "nip_name": "inet", "channel": CHANNEL,
+        "accuracy_last_mean": float(np.mean([r["accuracy"] for r in history[-5:]])),
     }
     manipulated = _manipulations(photo[:32, :32])
     np.savez(run / "examples.npz", manipulated=manipulated, channel=_channel(manipulated), target=photo[:32, :32])

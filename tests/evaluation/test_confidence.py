@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from nipkit.evaluation.confidence import mean_of_last, wilson_interval
+from nipkit.evaluation.confidence import difference_interval, mean_of_last, wilson_interval
 
 
 # Newcombe (1998), "Two-sided confidence intervals for the single proportion", Table I,
@@ -28,6 +28,26 @@ def test_wilson_interval_is_symmetric_and_shrinks_with_more_decisions():
     # the numbers: 0.34 of 200 decisions cannot tell 0.32 from 0.34
     assert wilson_interval(68, 200)[0] < 0.32 < wilson_interval(68, 200)[1]
     assert wilson_interval(95, 100, z=2.576)[0] < wilson_interval(95, 100)[0]
+
+
+# Newcombe (1998), "Interval estimation for the difference between independent proportions",
+# Table II, method 10 (score interval from the two Wilson intervals), 95%.
+@pytest.mark.parametrize(
+    "a, m, b, n, low, high",
+    [(56, 70, 48, 80, 0.0524, 0.3339), (9, 10, 3, 10, 0.1705, 0.8090), (5, 56, 0, 29, -0.0381, 0.1926),
+     (0, 10, 0, 20, -0.1611, 0.2775)],
+)
+def test_difference_interval_matches_newcombe(a, m, b, n, low, high):
+    assert difference_interval(a, m, b, n) == pytest.approx((low, high), abs=5e-5)
+
+
+def test_difference_interval_is_antisymmetric_and_contains_the_difference():
+    low, high = difference_interval(300, 1000, 610, 1000)
+    assert difference_interval(610, 1000, 300, 1000) == pytest.approx((-high, -low))
+    assert low < 0.30 - 0.61 < high and high < 0
+    assert all(math.isnan(x) for x in difference_interval(3, 10, 0, 0))
+    with pytest.raises(ValueError, match="cannot exceed"):
+        difference_interval(11, 10, 1, 10)
 
 
 def test_wilson_interval_covers_the_true_rate_about_95_percent_of_the_time():

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from nipkit.errors import DataError
+from nipkit.evaluation.confidence import difference_interval, wilson_interval
 from nipkit.evaluation.report import find_runs, load_run, write_report, write_run_figures
 from run_folders import CHANNEL, CLASSES, make_experiment, make_run
 
@@ -215,6 +216,50 @@ def test_cli_bad_folder_is_one_line_exit_2(nipkit_cli, tmp_path, make_folder, me
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(folder) in lines[0] and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def pooled(runs: list[dict], key: str) -> tuple[int, int]:
+    matrices = [np.array(s[key]) for s in runs]
+    return int(sum(np.trace(m) for m in matrices)), int(sum(m.sum() for m in matrices))
+
+
+def percent_range(interval) -> str:
+    return f"{100 * interval[0]:.1f} – {100 * interval[1]:.1f}"
+
+
+@pytest.mark.parametrize("mode", ["fan", "joint"])
+def test_group_table_has_intervals_and_the_mean_of_the_last_validations(experiment, report, mode):
+    runs = summaries(experiment, mode)
+    table = section(report[1], f"{LABELS[mode]} · inet · {CHANNEL} (n = 2)")
+    assert row(table, "accuracy, 95% CI [%]")[1] == percent_range(wilson_interval(*pooled(runs, "confusion")))
+    assert row(table, "accuracy, real channel, 95% CI [%]")[1] == percent_range(
+        wilson_interval(*pooled(runs, "confusion_real")))
+    last = values(runs, "accuracy_last_mean") * 100
+    assert row(table, "accuracy, mean of the last 5 validations [%]")[1] == mean_std(last, 1)
+
+
+def test_comparison_ends_with_the_verdict(experiment, report):
+    fan, joint = summaries(experiment, "fan"), summaries(experiment, "joint")
+    table = section(report[1], f"inet · {CHANNEL}")
+    parts = []
+    for key in ("confusion", "confusion_real"):
+        (cf, tf), (cfn, tfn) = pooled(fan, key), pooled(joint, key)
+        low, high = difference_interval(cfn, tfn, cf, tf)
+        parts.append(f"{100 * (cfn / tfn - cf / tf):+.1f} points (95% CI {100 * low:+.1f} … {100 * high:+.1f})")
+    assert f"**F+N − F = {parts[0]}, real channel {parts[1]}**" in table
+
+
+def test_summaries_without_intervals_compute_them_from_the_confusion_matrices(tmp_path):
+    run = make_run(tmp_path, "fan", 0)
+    summary = json.loads((run / "summary.json").read_text())
+    del summary["accuracy_last_mean"]
+    (run / "summary.json").write_text(json.dumps(summary))
+    loaded = load_run(run).summary
+    assert loaded.accuracy_interval == list(wilson_interval(*pooled([summary], "confusion")))
+    assert loaded.accuracy_real_interval == list(wilson_interval(*pooled([summary], "confusion_real")))
+    assert loaded.accuracy_last_mean is None and np.isnan(loaded.metric("accuracy_last_mean"))
+    path, _ = write_report([run], tmp_path / "report")
+    assert "accuracy, 95% CI [%]" in path.read_text()
 
 
 def test_summaries_written_before_the_real_channel_rename_still_load(tmp_path):

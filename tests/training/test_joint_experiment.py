@@ -10,6 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from nipkit.evaluation.confidence import difference_interval, wilson_interval
 from support import nipkit_executable, wait_for
 
 TINY = {
@@ -81,6 +82,34 @@ def test_both_modes_write_complete_summaries(finished):
     fan = json.loads((out / "fan-r0" / "summary.json").read_text())
     assert fan["nip"]["psnr"] == pytest.approx(fan["nip"]["psnr_initial"], abs=1e-4), "mode fan must freeze the NIP"
     assert "report:" in result.stdout and "fan-r0" in result.stdout
+
+
+def test_summaries_hold_intervals_and_the_mean_of_the_last_validations(finished):
+    out, _ = finished
+    for mode in ("fan", "joint"):
+        summary = json.loads((out / f"{mode}-r0" / "summary.json").read_text())
+        history = [json.loads(line) for line in (out / f"{mode}-r0" / "history.jsonl").read_text().splitlines()]
+        for key, matrix in (("accuracy_interval", "confusion"), ("accuracy_real_interval", "confusion_real")):
+            confusion = np.array(summary[matrix])
+            assert summary[key] == pytest.approx(wilson_interval(int(np.trace(confusion)), int(confusion.sum())))
+            assert summary[key][0] <= summary[key.replace("_interval", "")] <= summary[key][1]
+        # three validations (steps 0, 2, 4): all of them are among the last 5
+        assert summary["accuracy_last_mean"] == pytest.approx(np.mean([r["accuracy"] for r in history]))
+
+
+def test_printed_table_ends_with_the_verdict(finished):
+    out, result = finished
+    lines = result.stdout.splitlines()
+    parts = []
+    for key in ("confusion", "confusion_real"):
+        f, fn = (np.array(json.loads((out / f"{mode}-r0" / "summary.json").read_text())[key]) for mode in ("fan", "joint"))
+        low, high = difference_interval(int(np.trace(fn)), int(fn.sum()), int(np.trace(f)), int(f.sum()))
+        difference = np.trace(fn) / fn.sum() - np.trace(f) / f.sum()
+        parts.append(f"{100 * difference:+.1f} points (95% CI {100 * low:+.1f} … {100 * high:+.1f})")
+    assert lines[-2] == f"F+N − F = {parts[0]}, real channel {parts[1]}"
+    assert lines[-1].startswith("report:")
+    header = next(line for line in lines if line.startswith("run ") and "95% CI" in line)
+    assert "last 5" in header
 
 
 def test_report_renders(finished):
