@@ -21,14 +21,11 @@ from nipkit.training.checkpoints import (
     save_checkpoint,
 )
 from test_checkpoints import model_and_optimizer, train, values
+from test_joint_experiment import TINY
 
 # A FAN-mode run whose learning rate makes the update non-finite while the loss is finite.
 DIVERGING = {
-    "data": "demo",
-    "nip": {"type": "inet"},
-    "manipulations": ["sharpen", {"gaussian": {"sigma": 0.83}}],
-    "channel": [{"downscale": {"factor": 2}}, {"jpeg": {"quality": 50, "rounding": "sin"}}],
-    "fan": {"type": "fan", "filters": [8, 8, 8, 8], "dense": [16, 8]},
+    **TINY,  # the tiny experiment's components, with its own training section
     "training": {
         "mode": "fan", "steps": 12, "batch_size": 2, "patch_size": 48, "validate_every": 2, "checkpoint_every": 1,
         "validation_patches": 2, "fidelity_patches": 1, "seed": 3, "learning_rate": 1000.0,
