@@ -21,13 +21,17 @@ NIP_TRAINING = NipTrainingOptions
 JOINT_TRAINING = JointTrainingOptions
 
 NIP_KEYS = ("data", "nip", "training", "output", "name")
+CODEC_KEYS = ("data", "codec", "training", "output", "name")
 EXPERIMENT_KEYS = ("data", "nip", "pretrain", "manipulations", "channel", "fan", "training", "output", "name")
 NIP_SPEC_OPTIONS = ("weights",)  # read by nipkit, not passed to the NIP's constructor
 
 
 def config_kind(config: Config) -> str:
-    """"experiment" when the config names manipulations, a channel or a FAN, else "nip"."""
-    return "experiment" if any(k in config.data for k in ("manipulations", "channel", "fan")) else "nip"
+    """"experiment" when the config names manipulations, a channel or a FAN, "codec" when it
+    names a codec (`nipkit train codec`), else "nip"."""
+    if any(k in config.data for k in ("manipulations", "channel", "fan")):
+        return "experiment"
+    return "codec" if "codec" in config.data else "nip"
 
 
 def training_options(config: Config, kind: type[CommonOptions], section: str = "training") -> CommonOptions:
@@ -80,9 +84,13 @@ def validate(config: Config) -> str:
         ConfigError: naming FILE:LINE and the path of the first problem.
     """
     kind = config_kind(config)
-    config.check_keys((), EXPERIMENT_KEYS if kind == "experiment" else NIP_KEYS)
+    config.check_keys((), {"experiment": EXPERIMENT_KEYS, "codec": CODEC_KEYS, "nip": NIP_KEYS}[kind])
     _check_data(config)
-    _check_nip(config)
+    if kind == "codec":
+        config.build(("codec",), registry.layers)  # values too (e.g. `beta: -1`)
+        check_memory(config, parse_options(config, NipTrainingOptions))
+    else:
+        _check_nip(config)
     if kind == "experiment":
         _check_layer_list(config, "manipulations", required=True)
         _check_layer_list(config, "channel", required=False)
@@ -92,7 +100,7 @@ def validate(config: Config) -> str:
         check_memory(config, parse_options(config, JointTrainingOptions), n_classes)
         if config.get(("pretrain",)) is not None:
             check_memory(config, parse_options(config, NipTrainingOptions, "pretrain"), section="pretrain")
-    else:
+    elif kind == "nip":
         check_memory(config, parse_options(config, NipTrainingOptions))
     output = config.get(("output",))
     if output is not None and not isinstance(output, str):

@@ -27,7 +27,8 @@ import numpy as np
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["STEP_SPEC_OPTIONS", "REFERENCE", "ITSELF", "has_reference", "run_real", "trains_in", "check_trainable"]
+__all__ = ["STEP_SPEC_OPTIONS", "REFERENCE", "ITSELF", "has_reference", "run_real", "trains_in", "check_trainable",
+           "step_model"]
 
 # Keys of a channel step's spec that nipkit reads itself (not passed to the constructor).
 STEP_SPEC_OPTIONS = ("weights", "trainable")
@@ -58,3 +59,11 @@ def check_trainable(value: Any, modes: Sequence[str]) -> bool:
 def trains_in(value: Any, mode: str) -> bool:
     """Whether a step whose spec says `trainable: value` trains in `mode`."""
     return value is True or (isinstance(value, list) and mode in value)
+
+
+def step_model(step: keras.layers.Layer) -> keras.Model:
+    """A one-layer model around a channel step, so its weights save and load as a `.keras`
+    file (`channel-N.keras` of a run, `best.keras` of `nipkit train codec`: the same layout)."""
+    import keras
+
+    return keras.Sequential([keras.Input((None, None, 3)), step], name=f"{step.name}_weights")

@@ -25,7 +25,7 @@ from nipkit.config import Config
 from nipkit.data import Dataset, resolve_data
 from nipkit.data.patches import train_batches, validation_patches
 from nipkit.evaluation.scoring import ChannelScorer
-from nipkit.layers.channel_step import STEP_SPEC_OPTIONS, trains_in
+from nipkit.layers.channel_step import STEP_SPEC_OPTIONS, step_model, trains_in
 from nipkit.models.joint import JointModel
 from nipkit.evaluation.summary import RunSummary
 from nipkit.options import RESUMABLE_CHANGES, JointTrainingOptions, parse_options
@@ -89,7 +89,7 @@ class Experiment:
             self.joint(self.nip_input(np.zeros((1, size // 2, size // 2, 4), "float32"), np.zeros((1, size, size, 3), "float32")))
             for step, trainable in zip(channel, self.trainable_steps):
                 step.trainable = trainable
-            self.step_models = {step_model_name(i): _wrap(step) for i, step in enumerate(channel) if step.weights}
+            self.step_models = {step_model_name(i): step_model(step) for i, step in enumerate(channel) if step.weights}
             load_nip_weights(config, nip, nip_weights)
             self._load_step_weights()
             self.optimizers = self._build_optimizers()
@@ -233,8 +233,4 @@ class Experiment:
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise self.config.error(where, f"cannot load {file} into {type(step).__name__} ({first})") from None
 
-
-def _wrap(step: keras.layers.Layer) -> keras.Model:
-    """A one-layer model around a channel step, so its weights save and load as a `.keras` file."""
-    return keras.Sequential([keras.Input((None, None, 3)), step], name=f"{step.name}_weights")
 
