@@ -8,8 +8,8 @@ from __future__ import annotations
 from nipkit import registry
 from nipkit.config import Config
 from nipkit.errors import ConfigError
-from nipkit.layers.channel_step import STEP_SPEC_OPTIONS, check_trainable
-from nipkit.options import MODES, CommonOptions, JointTrainingOptions, NipTrainingOptions, parse_options
+from nipkit.layers.channel_step import STEP_SPEC_OPTIONS, check_trainable, trains_in
+from nipkit.options import CODEC_MODES, MODES, CommonOptions, JointTrainingOptions, NipTrainingOptions, parse_options
 from nipkit.resources import check_memory
 from nipkit.role_check import check_roles
 from nipkit.shape_check import check_shapes
@@ -77,6 +77,15 @@ def _check_step_options(config: Config, i: int) -> None:
         raise config.error(config.spec_option_path(("channel", i), "weights"), f"must be a path to a .keras file, got {weights!r}")
 
 
+def _check_codec_modes(config: Config) -> None:
+    """A mode that trains the channel (F+C, F+N+C) needs a channel step that trains in it."""
+    steps = range(len(config.get(("channel",)) or []))
+    for mode in parse_options(config, JointTrainingOptions).modes:
+        if mode in CODEC_MODES and not any(trains_in(config.spec_option(("channel", i), "trainable"), mode) for i in steps):
+            raise config.error(("training", "mode"), f"mode {mode} trains a channel step with the FAN, but no step of "
+                               f"`channel:` lists it in `trainable:` (e.g. {{learned_codec: {{trainable: [{mode}]}}}})")
+
+
 def validate(config: Config) -> str:
     """Checks a config without building models or touching data; returns its kind.
 
@@ -97,6 +106,7 @@ def validate(config: Config) -> str:
         if config.get(("fan",)) is not None:
             config.check_spec(("fan",), registry.models)
         n_classes = len(check_manipulation_names(config))
+        _check_codec_modes(config)
         check_memory(config, parse_options(config, JointTrainingOptions), n_classes)
         if config.get(("pretrain",)) is not None:
             check_memory(config, parse_options(config, NipTrainingOptions, "pretrain"), section="pretrain")

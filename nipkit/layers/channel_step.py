@@ -10,8 +10,12 @@ that it may:
   `model.losses` is added to the loss of every training step.
 - offer a real, non-differentiable counterpart: a method `reference(images)` taking and
   returning a numpy batch. The real-channel evaluation runs each step as its
-  counterpart where it has one (DifferentiableJPEG's is libjpeg), and as itself
-  otherwise.
+  counterpart where it has one (DifferentiableJPEG's is libjpeg, a LearnedCodec's its
+  bitstream), and as itself otherwise.
+- report its rate, if it codes images: `last_bpp`, the mean bits per pixel of its last
+  forward pass (a scalar tensor; the training step and the differentiable-channel
+  evaluation report it as `bpp`), and `last_stream_bpp`, that of its last `reference`
+  call measured from real bytes (a float; the real-channel evaluation reports it).
 
 Example:
     >>> from nipkit.layers import DifferentiableJPEG, Downscale
@@ -28,7 +32,7 @@ if TYPE_CHECKING:
     import keras
 
 __all__ = ["STEP_SPEC_OPTIONS", "REFERENCE", "ITSELF", "has_reference", "run_real", "trains_in", "check_trainable",
-           "step_model"]
+           "step_model", "channel_rate"]
 
 # Keys of a channel step's spec that nipkit reads itself (not passed to the constructor).
 STEP_SPEC_OPTIONS = ("weights", "trainable")
@@ -67,3 +71,11 @@ def step_model(step: keras.layers.Layer) -> keras.Model:
     import keras
 
     return keras.Sequential([keras.Input((None, None, 3)), step], name=f"{step.name}_weights")
+
+
+def channel_rate(steps: Sequence[keras.layers.Layer], real: bool = False) -> Any:
+    """The summed rate (bits per pixel of each coding step's input) of the last pass
+    through `steps`: their `last_bpp` (or `last_stream_bpp` with `real`); None if no step codes."""
+    rates = [getattr(step, "last_stream_bpp" if real else "last_bpp", None) for step in steps]
+    rates = [r for r in rates if r is not None]
+    return sum(rates[1:], rates[0]) if rates else None

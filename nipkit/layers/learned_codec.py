@@ -33,11 +33,14 @@ class LearnedCodec(keras.layers.Layer):
     are padded by edge replication to a multiple of 8 and cropped back, as JPEG pads its
     blocks.
 
-    Quantisation (forward pass always the nearest codebook value; they differ in the
-    gradient and in training):
-    - "soft": a learned codebook (initialised to the integers −16…15); the gradient of a
-      soft assignment (softmax of −`softness`·squared distance), as the authors' DCN.
-    - "noise": the integers −16…15; in training uniform noise in [−½, ½) replaces rounding.
+    Quantisation (outside training always the nearest codebook value, with the identity
+    gradient; the options differ in training):
+    - "noise" (the default: the best rate–distortion of the three after equal short
+      training on the demo camera, see BENCHMARKS.md): the integers −16…15; uniform noise
+      in [−½, ½) replaces rounding.
+    - "soft": a learned codebook (initialised to the integers −16…15); the nearest value
+      with the gradient of a soft assignment (softmax of −`softness`·squared distance),
+      as the authors' DCN.
     - "ste": the integers −16…15; rounding with the identity gradient (straight-through).
 
     In training the rate is that of the soft assignments (differentiable w.r.t. the
@@ -60,7 +63,8 @@ class LearnedCodec(keras.layers.Layer):
 
     Call arguments:
         images: RGB images (batch, height, width, 3) in [0, 1], at least 8×8.
-        training: whether to use the training surrogates (noise, soft rate).
+        training: whether to use the training surrogates (noise, soft rate); a frozen
+            codec (`trainable = False`) never does, so that it codes as its bitstream.
 
     Returns:
         The decoded images, same shape, in [0, 1].
@@ -80,7 +84,7 @@ class LearnedCodec(keras.layers.Layer):
         self,
         latent_channels: int = 32,
         filters: int = 64,
-        quantization: str = "soft",
+        quantization: str = "noise",
         beta: float = 1e-3,
         codebook_size: int = 32,
         softness: float = 5.0,
@@ -114,7 +118,8 @@ class LearnedCodec(keras.layers.Layer):
             keras.layers.Conv2DTranspose(3, name="synthesis_2", **conv),
         ]
         self.noise_seed = keras.random.SeedGenerator(0) if quantization == "noise" else None
-        self.last_bpp = None
+        self.last_bpp = None  # the rate estimate of the last call (channel-step contract)
+        self.last_stream_bpp: float | None = None  # the rate of the last `reference`, from its bytes
 
     def build(self, input_shape) -> None:
         shape: tuple = (None, None, None, 3)
@@ -164,6 +169,7 @@ class LearnedCodec(keras.layers.Layer):
             raise ValueError(f"{_NAME}: inputs must be RGB images (batch, height, width, 3); got shape {shape}")
         if any(side is not None and side < CELL for side in shape[1:3]):
             raise ValueError(f"{_NAME}: images must be at least {CELL}x{CELL} pixels (one latent cell); got {shape[1]}x{shape[2]}")
+        training = bool(training) and self.trainable  # frozen, it codes as it will for real (Keras' BatchNorm rule)
         height, width = ops.shape(images)[1], ops.shape(images)[2]
         latents = self.analyse(images)
         index = nearest_index(latents, self.codebook)
@@ -179,7 +185,7 @@ class LearnedCodec(keras.layers.Layer):
             quantised = self._surrogate(latents, hard, weights)
         else:
             self.add_loss(self.beta * ops.mean(bpp))
-            quantised = hard
+            quantised = straight_through(hard, latents)  # exactly `hard`; gradients still reach what is upstream
         self.last_bpp = ops.mean(bpp)
         return self.synthesise(quantised, height, width)
 

@@ -11,7 +11,7 @@ Example:
     >>> import numpy as np
     >>> codebook = np.arange(-2.0, 3.0, dtype="float32")
     >>> ops.convert_to_numpy(nearest_index(np.array([-1.7, 0.2, 9.0], "float32"), codebook)).tolist()
-    [1, 2, 4]
+    [0, 2, 4]
 """
 from __future__ import annotations
 
