@@ -24,8 +24,9 @@ __all__ = ["codec_class_in", "load_codec", "codec_files"]
 def _classes(config: dict) -> list[tuple[str, str]]:
     """(module, class name) of a saved object and of the layers it holds, recursively."""
     found = [(str(config.get("module", "")), str(config.get("class_name", "")))]
-    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
-    for layer in inner.get("layers", []) if isinstance(inner.get("layers"), list) else []:
+    inner = config.get("config")
+    layers = inner.get("layers") if isinstance(inner, dict) else None
+    for layer in layers if isinstance(layers, list) else []:
         if isinstance(layer, dict):
             found += _classes(layer)
     return found

@@ -221,9 +221,10 @@ def plot_rate_accuracy(summaries: Sequence[RunSummary], path: str | Path) -> Pat
     coded = [s for s in summaries if s.bpp_real is not None]
     for s in coded:
         colour = MODE_COLOURS.get(s.mode, "tab:gray")
-        ax.plot([s.bpp, s.bpp_real], [s.accuracy, s.accuracy_real], color=colour, lw=0.7, alpha=0.5)
-        ax.scatter([s.bpp], [s.accuracy], marker="o", color=colour)
-        ax.scatter([s.bpp_real], [s.accuracy_real], marker="x", color=colour)
+        estimate, measured = s.metric("bpp"), s.metric("bpp_real")
+        ax.plot([estimate, measured], [s.accuracy, s.accuracy_real], color=colour, lw=0.7, alpha=0.5)
+        ax.scatter([estimate], [s.accuracy], marker="o", color=colour)
+        ax.scatter([measured], [s.accuracy_real], marker="x", color=colour)
     handles = _mode_handles([s.mode for s in coded]) + [
         Line2D([], [], color="0.3", marker="o", ls="", label="differentiable channel (estimated bpp)"),
         Line2D([], [], color="0.3", marker="x", ls="", label="real bitstream (bpp from bytes)"),

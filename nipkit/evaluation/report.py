@@ -342,7 +342,8 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
     lines = [
         "# Manipulation detection report", "",
         f"{len(runs)} runs in {len(groups)} groups. F = FAN trained on a frozen NIP, F+N = FAN and NIP "
-        "trained jointly (F+C, F+N+C: the channel's trainable steps, e.g. a learned codec, too). Values are mean ± sample standard deviation over repeats; accuracies are "
+        "trained jointly (F+C, F+N+C: the channel's trainable steps, e.g. a learned codec, too). "
+        "Values are mean ± sample standard deviation over repeats; accuracies are "
         "measured after the channel, through the differentiable model and through the real channel "
         "(every channel step that offers a real counterpart, e.g. libjpeg, run as it). Only runs whose "
         "configs agree (the same config digest) are grouped together.", "",

@@ -99,7 +99,7 @@ class ChannelScorer:
             rates.append(float(rate) if rate is not None else None)
             labels.append(np.repeat(np.arange(n), len(batch["raw"])))
             images.append(np.tile(batch["image"], n))
-        result = dict(zip(("probs", "labels", "images"), map(np.concatenate, (probs, labels, images))))
+        result: dict = dict(zip(("probs", "labels", "images"), map(np.concatenate, (probs, labels, images))))
         weights = [len(p) for p in probs]
         known = [(r, w) for r, w in zip(rates, weights) if r is not None]
         result["bpp"] = float(np.average([r for r, _ in known], weights=[w for _, w in known])) if self.codes and known else None

@@ -76,6 +76,9 @@ def step_model(step: keras.layers.Layer) -> keras.Model:
 def channel_rate(steps: Sequence[keras.layers.Layer], real: bool = False) -> Any:
     """The summed rate (bits per pixel of each coding step's input) of the last pass
     through `steps`: their `last_bpp` (or `last_stream_bpp` with `real`); None if no step codes."""
-    rates = [getattr(step, "last_stream_bpp" if real else "last_bpp", None) for step in steps]
+    rates: list[Any] = [getattr(step, "last_stream_bpp" if real else "last_bpp", None) for step in steps]
     rates = [r for r in rates if r is not None]
-    return sum(rates[1:], rates[0]) if rates else None
+    total = None
+    for rate in rates:
+        total = rate if total is None else total + rate
+    return total
