@@ -77,6 +77,15 @@ def _check_step_options(config: Config, i: int) -> None:
         raise config.error(config.spec_option_path(("channel", i), "weights"), f"must be a path to a .keras file, got {weights!r}")
 
 
+def _check_codec_sizes(config: Config, cell: int = 8) -> None:
+    """A codec's training and validation patches hold at least one latent cell."""
+    options = parse_options(config, NipTrainingOptions)
+    for key in ("patch_size", "validation_size"):
+        if getattr(options, key) < cell:
+            raise config.error(("training", key), f"must be at least {cell} (one latent cell of the codec), "
+                                                  f"got {getattr(options, key)}")
+
+
 def _check_codec_modes(config: Config) -> None:
     """A mode that trains the channel (F+C, F+N+C) needs a channel step that trains in it."""
     steps = range(len(config.get(("channel",)) or []))
@@ -97,6 +106,7 @@ def validate(config: Config) -> str:
     _check_data(config)
     if kind == "codec":
         config.build(("codec",), registry.layers)  # values too (e.g. `beta: -1`)
+        _check_codec_sizes(config)
         check_memory(config, parse_options(config, NipTrainingOptions))
     else:
         _check_nip(config)

@@ -163,12 +163,16 @@ class LearnedCodec(keras.layers.Layer):
         """The codebook index (int32) of every latent of `images`: what the bitstream codes."""
         return nearest_index(self.analyse(images), self.codebook)
 
-    def call(self, images, training: bool = False):
-        shape = tuple(images.shape)
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
         if len(shape) != 4 or shape[-1] != 3:
             raise ValueError(f"{_NAME}: inputs must be RGB images (batch, height, width, 3); got shape {shape}")
         if any(side is not None and side < CELL for side in shape[1:3]):
             raise ValueError(f"{_NAME}: images must be at least {CELL}x{CELL} pixels (one latent cell); got {shape[1]}x{shape[2]}")
+        return shape
+
+    def call(self, images, training: bool = False):
+        self.compute_output_shape(images.shape)  # refuses what it cannot code, in one line
         training = bool(training) and self.trainable  # frozen, it codes as it will for real (Keras' BatchNorm rule)
         height, width = ops.shape(images)[1], ops.shape(images)[2]
         latents = self.analyse(images)
@@ -217,9 +221,6 @@ class LearnedCodec(keras.layers.Layer):
         from nipkit.codecs.streams import roundtrip
 
         return roundtrip(self, images)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -54,10 +54,6 @@ class CodecTrainer(NipTrainer):
 
     def __init__(self, config: Config, runtime: Runtime, dataset: Dataset, options: NipTrainingOptions) -> None:
         self.config, self.runtime, self.dataset, self.options = config, runtime, dataset, options
-        for key in ("patch_size", "validation_size"):
-            if getattr(options, key) < 8:
-                raise config.error(("training", key), f"must be at least 8 (one latent cell of the codec), "
-                                                      f"got {getattr(options, key)}")
         with runtime.build_scope():
             self.codec = config.build(("codec",), registry.layers)
             self.model = step_model(self.codec)

@@ -177,3 +177,21 @@ def test_the_real_channel_runs_the_codec_as_its_bitstream(tmp_path, demo_data):
     # prediction for all, so exactly half of the native/sharpen decisions are right.
     assert s["accuracy_real"] == 0.5 and sum(1 for column in zip(*s["confusion_real"]) if any(column)) == 1
     assert s["bpp_real"] > 0
+
+
+def test_images_smaller_than_one_latent_cell_are_refused_in_one_line(tmp_path):
+    config = yaml.safe_load(EXAMPLE.read_text())
+    config["training"]["patch_size"] = 6
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, _, err = invoke("validate", path)
+    assert code == 2 and "training.patch_size: must be at least 8 (one latent cell of the codec), got 6" in err
+    spec = {"learned_codec": {"latent_channels": 16, "filters": 8, "trainable": ["codec"]}}
+    experiment = joint_config(tmp_path / "tiny.yaml", spec, "codec")
+    document = yaml.safe_load(experiment.read_text())
+    document["channel"].insert(0, {"downscale": {"factor": 8}})  # 48² patches become 6²
+    experiment.write_text(yaml.safe_dump(document))
+    code, _, err = invoke("validate", experiment)
+    assert code == 2
+    (line,) = error_lines(err)
+    assert "channel[1]" in line and "one latent cell" in line
