@@ -218,10 +218,10 @@ def plot_rate_accuracy(summaries: Sequence[RunSummary], path: str | Path) -> Pat
     """
     fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.subplots()
-    coded = [s for s in summaries if s.bpp_real is not None]
+    coded = [s for s in summaries if s.bpp is not None]
     for s in coded:
         colour = MODE_COLOURS.get(s.mode, "tab:gray")
-        estimate, measured = s.metric("bpp"), s.metric("bpp_real")
+        estimate, measured = s.metric("bpp_estimate"), s.metric("bpp")
         ax.plot([estimate, measured], [s.accuracy, s.accuracy_real], color=colour, lw=0.7, alpha=0.5)
         ax.scatter([estimate], [s.accuracy], marker="o", color=colour)
         ax.scatter([measured], [s.accuracy_real], marker="x", color=colour)

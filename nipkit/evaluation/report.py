@@ -253,11 +253,11 @@ def _comparison(groups: Sequence[Group]) -> list[str]:
 
 def _rate_section(groups: Sequence[Group], out: Path) -> list[str]:
     """Accuracy against bpp per group whose channel codes (a learned codec); [] if none does."""
-    coded = [g for g in groups if all(r.summary.bpp_real is not None for r in g.runs)]
+    coded = [g for g in groups if all(r.summary.bpp is not None for r in g.runs)]
     if not coded:
         return []
     plot_rate_accuracy([r.summary for g in coded for r in g.runs], out / "rate.png")
-    rows = [[g.label, _mean_std(g.values("bpp"), 1, 3), _mean_std(g.values("bpp_real"), 1, 3),
+    rows = [[g.label, _mean_std(g.values("bpp_estimate"), 1, 3), _mean_std(g.values("bpp"), 1, 3),
              _mean_std(g.values("accuracy"), 100, 1), _mean_std(g.values("accuracy_real"), 100, 1)] for g in coded]
     header = ["group", "bpp (estimate)", "bpp (bitstream)", "accuracy [%]", "real channel [%]"]
     return (["## Accuracy against rate (learned codec in the channel)", "",

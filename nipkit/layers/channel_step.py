@@ -13,9 +13,9 @@ that it may:
   counterpart where it has one (DifferentiableJPEG's is libjpeg, a LearnedCodec's its
   bitstream), and as itself otherwise.
 - report its rate, if it codes images: `last_bpp`, the mean bits per pixel of its last
-  forward pass (a scalar tensor; the training step and the differentiable-channel
-  evaluation report it as `bpp`), and `last_stream_bpp`, that of its last `reference`
-  call measured from real bytes (a float; the real-channel evaluation reports it).
+  forward pass (a scalar tensor: the estimate that training and the differentiable-channel
+  evaluation report as `bpp_estimate`), and `last_stream_bpp`, that of its last
+  `reference` call measured from real bytes (a float: the `bpp` of the real channel).
 
 Example:
     >>> from nipkit.layers import DifferentiableJPEG, Downscale

@@ -101,7 +101,8 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
     def validate_run(step: int, train_means: dict, seconds: float) -> Validation:
         scores, fidelity = at_step(step)
         metrics = {"accuracy": scores["accuracy"], "image_accuracy": scores["image_accuracy"], **fidelity}
-        rates = {"train_bpp": train_means.get("bpp"), "bpp": scores["bpp"]} if scores.get("bpp") is not None else {}
+        rates = ({"train_bpp_estimate": train_means.get("bpp"), "bpp_estimate": scores["bpp"]}
+                 if scores.get("bpp") is not None else {})
         history.append({
             "step": step, "loss": train_means.get("loss"), "fidelity_loss": train_means.get("fidelity_loss"),
             "train_accuracy": train_means.get("accuracy"), **metrics, **rates,
@@ -127,7 +128,7 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
             loop_state = loop.run(loop_state, exp.train_step(), exp.batches(loop_state.step), validate_run, checkpoint)
 
     summary = _final_summary(run, exp, at_step, repeat, loop_state)
-    rate = f", {summary.bpp_real:.3f} bpp from the bitstream" if summary.bpp_real is not None else ""
+    rate = f", {summary.bpp:.3f} bpp from the bitstream" if summary.bpp is not None else ""
     say(f"run {run.path.name}: accuracy {summary.accuracy:.3f} (real channel {summary.accuracy_real:.3f}{rate}), "
         f"NIP PSNR {summary.nip.psnr_initial:.2f} → {summary.nip.psnr:.2f} dB")
     return summary
@@ -143,7 +144,7 @@ def _final_summary(run: RunFolder, exp: "Experiment", at_step: Callable, repeat:
     summary = RunSummary(
         mode=exp.mode, repeat=repeat, classes=exp.classes, **{k: v for k, v in differentiable.items() if k != "bpp"},
         accuracy_real=real["accuracy"], confusion_real=real["confusion"], image_accuracy_real=real["image_accuracy"],
-        bpp=differentiable.get("bpp"), bpp_real=real.get("bpp"),
+        bpp=real.get("bpp"), bpp_estimate=differentiable.get("bpp"),
         real_channel=scorer.real_steps,
         nip=NipFidelity(psnr=fidelity["psnr"], ssim=fidelity["ssim"],
                         psnr_initial=initial.get("psnr", fidelity["psnr"]), ssim_initial=initial.get("ssim", fidelity["ssim"])),

@@ -139,12 +139,12 @@ def test_f_and_f_plus_c_train_the_codec_only_in_f_plus_c(codec_run, tmp_path, de
     assert (f["mode"], fc["mode"]) == ("fan", "codec")
     for s in (f, fc):
         assert [(step["step"].split("(")[0], step["ran_as"]) for step in s["real_channel"]] == [("LearnedCodec", "reference")]
-        assert 0 < s["bpp"] < s["bpp_real"] < s["bpp"] + 0.2  # the stream pays its header on 48² patches
+        assert 0 < s["bpp_estimate"] < s["bpp"] < s["bpp_estimate"] + 0.2  # the stream pays its header on 48² patches
     start = codec_weights(codec_run / "best.keras")
     assert all(np.array_equal(a, b) for a, b in zip(codec_weights(tmp_path / "fc" / "fan-r0" / "channel-0.keras"), start))
     assert not all(np.array_equal(a, b) for a, b in zip(codec_weights(tmp_path / "fc" / "codec-r0" / "channel-0.keras"), start))
     history = [json.loads(line) for line in (tmp_path / "fc" / "codec-r0" / "history.jsonl").read_text().splitlines()]
-    assert history[-1]["bpp"] > 0 and history[-1]["train_bpp"] > 0
+    assert history[-1]["bpp_estimate"] > 0 and history[-1]["train_bpp_estimate"] > 0
     report = (tmp_path / "fc" / "report" / "report.md").read_text()
     assert "## Accuracy against rate" in report and "| F+C ·" in report
     assert (tmp_path / "fc" / "report" / "rate.png").is_file()
@@ -176,7 +176,7 @@ def test_the_real_channel_runs_the_codec_as_its_bitstream(tmp_path, demo_data):
     # Every patch reaches the FAN as the same grey image through the real channel: one
     # prediction for all, so exactly half of the native/sharpen decisions are right.
     assert s["accuracy_real"] == 0.5 and sum(1 for column in zip(*s["confusion_real"]) if any(column)) == 1
-    assert s["bpp_real"] > 0
+    assert s["bpp"] > 0
 
 
 def test_images_smaller_than_one_latent_cell_are_refused_in_one_line(tmp_path):
