@@ -26,6 +26,7 @@ BUILT_INS = [
     ("dnet", "nipkit.models.dnet:DNet", ["nips"]),
     ("onet", "nipkit.models.onet:ONet", ["nips"]),
     ("fan", "nipkit.models.fan:FAN", ["fans"]),
+    ("learned_codec", "nipkit.layers.learned_codec:LearnedCodec", ["codecs", "channel"]),
 ]
 COMPONENT_GROUPS: dict[str, list[str]] = {}
 for key, target, groups in BUILT_INS:
@@ -60,6 +61,7 @@ setup(
         "scikit-image>=0.21",
         "scikit-learn>=1.2",
         "colour-demosaicing>=0.2.4",
+        "constriction>=0.4",  # the learned codec's entropy coder (ANS)
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-xdist>=3", "ruff>=0.6", "mypy>=1.10", "types-PyYAML"],

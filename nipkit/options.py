@@ -21,11 +21,16 @@ from typing import Any, Callable, TypeVar
 from nipkit.config import Config
 
 __all__ = [
-    "MODES", "NipTrainingOptions", "JointTrainingOptions", "parse_options", "option_names", "options_dict",
+    "MODES", "NIP_MODES", "CODEC_MODES", "trains_nip", "NipTrainingOptions", "JointTrainingOptions", "parse_options", "option_names", "options_dict",
     "RESUMABLE_CHANGES",
 ]
 
-MODES = ("fan", "joint")
+# fan = F (the FAN alone), joint = F+N (FAN and NIP), codec = F+C (FAN and the channel's
+# trainable steps, e.g. a learned codec), joint_codec = F+N+C (all three). A channel step
+# trains in a mode its `trainable:` lists.
+MODES = ("fan", "joint", "codec", "joint_codec")
+NIP_MODES = ("joint", "joint_codec")  # the modes that train the NIP
+CODEC_MODES = ("codec", "joint_codec")  # the modes that need a trainable channel step
 MAX_STEPS = 10_000_000
 MAX_BATCH = 4096
 MAX_PATCH = 8192  # RGB pixels per side
@@ -50,6 +55,11 @@ def int_in(low: int, high: int, even: bool = False) -> Check:
 def number_in(low: float, high: float, low_open: bool = True) -> Check:
     """A check: a finite number in (low, high] (or [low, high] with `low_open=False`)."""
     return lambda v: _number(v) and (v > low if low_open else v >= low) and v <= high
+
+
+def trains_nip(mode: str) -> bool:
+    """Whether `mode` trains the NIP (F+N, F+N+C)."""
+    return mode in NIP_MODES
 
 
 def one_of(*choices: Any) -> Check:
@@ -115,7 +125,7 @@ class JointTrainingOptions(CommonOptions):
 
     patch_size: int = option(256, int_in(2, MAX_PATCH, even=True), f"an even positive integer up to {MAX_PATCH} (RGB pixels)")
     validate_every: int = option(50, int_in(1, MAX_STEPS), _positive(MAX_STEPS, " (steps)"))
-    mode: Any = option(("fan", "joint"), modes, "fan, joint or a list of them")
+    mode: Any = option(("fan", "joint"), modes, f"{', '.join(MODES)} or a list of them")
     learning_rate: float = option(1e-4, number_in(0, MAX_RATE), f"a positive number up to {MAX_RATE:g}")
     nip_learning_rate: float = option(1e-4, number_in(0, MAX_RATE), f"a positive number up to {MAX_RATE:g}")
     lr_decay: float = option(0.85, number_in(0, 1), "a number in (0, 1]")

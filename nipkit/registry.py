@@ -8,9 +8,9 @@ entry-point groups it is listed in, one group per role:
 | manipulation | `nipkit.manipulations` | `layers` | `manipulations:` |
 | channel step | `nipkit.channel` | `layers` | `channel:` |
 | building block | `nipkit.blocks` | `layers` | nowhere (parts of models) |
+| codec | `nipkit.codecs` | `layers` | `codec:` (`nipkit train codec`) |
 | NIP | `nipkit.nips` | `models` | `nip:` |
 | FAN | `nipkit.fans` | `models` | `fan:` |
-| codec | `nipkit.codecs` | `models` | (learned codecs) |
 
 A key listed in several groups with the same target is one component with several roles
 (`jpeg` is a manipulation and a channel step). nipkit's own components are declared in its
@@ -87,9 +87,9 @@ ROLES: dict[str, Role] = {
         Role("manipulation", "a manipulation", "manipulations", "nipkit.manipulations", "layers"),
         Role("channel", "a channel step", "channel steps", "nipkit.channel", "layers"),
         Role("block", "a building block", "building blocks", "nipkit.blocks", "layers"),
+        Role("codec", "a codec", "codecs", "nipkit.codecs", "layers"),
         Role("nip", "a NIP", "NIPs", "nipkit.nips", "models"),
         Role("fan", "a FAN", "FANs", "nipkit.fans", "models"),
-        Role("codec", "a codec", "codecs", "nipkit.codecs", "models"),
     )
 }
 

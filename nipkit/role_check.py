@@ -23,7 +23,7 @@ from nipkit.registry import ROLES, PluginWarning, Registry, parse_spec
 __all__ = ["PLACES", "check_roles", "check_role"]
 
 # config key -> the role a component named there must have
-PLACES = {"nip": "nip", "manipulations": "manipulation", "channel": "channel", "fan": "fan"}
+PLACES = {"nip": "nip", "manipulations": "manipulation", "channel": "channel", "fan": "fan", "codec": "codec"}
 
 
 def check_roles(config: Config) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from nipkit import registry
 from nipkit.config import Config
 from nipkit.errors import ConfigError
-from nipkit.layers.channel_step import STEP_SPEC_OPTIONS, check_trainable
-from nipkit.options import MODES, CommonOptions, JointTrainingOptions, NipTrainingOptions, parse_options
+from nipkit.layers.channel_step import STEP_SPEC_OPTIONS, check_trainable, trains_in
+from nipkit.options import CODEC_MODES, MODES, CommonOptions, JointTrainingOptions, NipTrainingOptions, parse_options
 from nipkit.resources import check_memory
 from nipkit.role_check import check_roles
 from nipkit.shape_check import check_shapes
@@ -21,13 +21,17 @@ NIP_TRAINING = NipTrainingOptions
 JOINT_TRAINING = JointTrainingOptions
 
 NIP_KEYS = ("data", "nip", "training", "output", "name")
+CODEC_KEYS = ("data", "codec", "training", "output", "name")
 EXPERIMENT_KEYS = ("data", "nip", "pretrain", "manipulations", "channel", "fan", "training", "output", "name")
 NIP_SPEC_OPTIONS = ("weights",)  # read by nipkit, not passed to the NIP's constructor
 
 
 def config_kind(config: Config) -> str:
-    """"experiment" when the config names manipulations, a channel or a FAN, else "nip"."""
-    return "experiment" if any(k in config.data for k in ("manipulations", "channel", "fan")) else "nip"
+    """"experiment" when the config names manipulations, a channel or a FAN, "codec" when it
+    names a codec (`nipkit train codec`), else "nip"."""
+    if any(k in config.data for k in ("manipulations", "channel", "fan")):
+        return "experiment"
+    return "codec" if "codec" in config.data else "nip"
 
 
 def training_options(config: Config, kind: type[CommonOptions], section: str = "training") -> CommonOptions:
@@ -73,6 +77,24 @@ def _check_step_options(config: Config, i: int) -> None:
         raise config.error(config.spec_option_path(("channel", i), "weights"), f"must be a path to a .keras file, got {weights!r}")
 
 
+def _check_codec_sizes(config: Config, cell: int = 8) -> None:
+    """A codec's training and validation patches hold at least one latent cell."""
+    options = parse_options(config, NipTrainingOptions)
+    for key in ("patch_size", "validation_size"):
+        if getattr(options, key) < cell:
+            raise config.error(("training", key), f"must be at least {cell} (one latent cell of the codec), "
+                                                  f"got {getattr(options, key)}")
+
+
+def _check_codec_modes(config: Config) -> None:
+    """A mode that trains the channel (F+C, F+N+C) needs a channel step that trains in it."""
+    steps = range(len(config.get(("channel",)) or []))
+    for mode in parse_options(config, JointTrainingOptions).modes:
+        if mode in CODEC_MODES and not any(trains_in(config.spec_option(("channel", i), "trainable"), mode) for i in steps):
+            raise config.error(("training", "mode"), f"mode {mode} trains a channel step with the FAN, but no step of "
+                               f"`channel:` lists it in `trainable:` (e.g. {{learned_codec: {{trainable: [{mode}]}}}})")
+
+
 def validate(config: Config) -> str:
     """Checks a config without building models or touching data; returns its kind.
 
@@ -80,19 +102,25 @@ def validate(config: Config) -> str:
         ConfigError: naming FILE:LINE and the path of the first problem.
     """
     kind = config_kind(config)
-    config.check_keys((), EXPERIMENT_KEYS if kind == "experiment" else NIP_KEYS)
+    config.check_keys((), {"experiment": EXPERIMENT_KEYS, "codec": CODEC_KEYS, "nip": NIP_KEYS}[kind])
     _check_data(config)
-    _check_nip(config)
+    if kind == "codec":
+        config.build(("codec",), registry.layers)  # values too (e.g. `beta: -1`)
+        _check_codec_sizes(config)
+        check_memory(config, parse_options(config, NipTrainingOptions))
+    else:
+        _check_nip(config)
     if kind == "experiment":
         _check_layer_list(config, "manipulations", required=True)
         _check_layer_list(config, "channel", required=False)
         if config.get(("fan",)) is not None:
             config.check_spec(("fan",), registry.models)
         n_classes = len(check_manipulation_names(config))
+        _check_codec_modes(config)
         check_memory(config, parse_options(config, JointTrainingOptions), n_classes)
         if config.get(("pretrain",)) is not None:
             check_memory(config, parse_options(config, NipTrainingOptions, "pretrain"), section="pretrain")
-    else:
+    elif kind == "nip":
         check_memory(config, parse_options(config, NipTrainingOptions))
     output = config.get(("output",))
     if output is not None and not isinstance(output, str):

@@ -52,6 +52,15 @@ def test_training_benchmark_writes_its_figures(tmp_path):
     assert flops["unet"] > 10 * flops["inet"]
 
 
+def test_codec_benchmark_times_the_codec_beside_libjpeg(tmp_path):
+    _run("codec.py", "--quick", "--out", str(tmp_path))
+    payload = json.loads((tmp_path / "codec.json").read_text())
+    assert [r["codec"].split(" (")[0] for r in payload["rows"]] == [
+        "LearnedCodec(32, untrained)", "libjpeg q50 4:4:4", "libjpeg q50 4:2:0"]
+    for row in payload["rows"]:
+        _positive(row, ("encode_mp_s", "decode_mp_s", "bpp", "psnr"))
+
+
 def test_run_all_gathers_every_benchmark(tmp_path):
     _run("run_all.py", "--quick", "--out", str(tmp_path))
     gathered = json.loads((tmp_path / "benchmarks.json").read_text())

@@ -108,7 +108,7 @@ EXAMPLES = sorted(p for p in (Path(__file__).parents[1] / "examples").rglob("*.y
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_shipped_examples_validate(path):
     """Every example config nipkit ships is valid (plugins.yaml: tests/test_plugin_packages.py)."""
-    assert validate(load_config(path)) in ("nip", "experiment")
+    assert validate(load_config(path)) in ("nip", "codec", "experiment")
 
 
 def alias_bomb(levels: int) -> str:

@@ -170,12 +170,13 @@ def test_list_groups_by_role(nipkit_cli):
     for role in ROLES.values():
         assert listed[role.heading] == installed(role.name)
     assert "jpeg" in listed["manipulations"] and "jpeg" in listed["channel steps"]
-    assert listed["codecs"] == []
+    assert listed["codecs"] == ["learned_codec"] and "learned_codec" in listed["channel steps"]
 
     blocks = nipkit_cli("list", "blocks")
     assert sections(blocks.stdout) == {"building blocks": installed("block")}
     layers = nipkit_cli("list", "layers", "j*")
-    assert sections(layers.stdout) == {"manipulations": ["jpeg"], "channel steps": ["jpeg"], "building blocks": []}
+    assert sections(layers.stdout) == {"manipulations": ["jpeg"], "channel steps": ["jpeg"], "building blocks": [],
+                                         "codecs": []}
 
 
 def test_plugin_roles_are_listed_and_checked(nipkit_cli, fixture_plugins, tmp_path):

@@ -38,6 +38,7 @@ def _unique(name: str, taken: set[str]) -> str:
 def _load(model_path: str):
     """The NIP saved in `model_path`; a model registered in another role is refused."""
     import nipkit
+    from nipkit.codecs.files import codec_class_in
     from nipkit.registry import describe_roles, roles_of
 
     path = Path(model_path)
@@ -50,6 +51,10 @@ def _load(model_path: str):
     except Exception as exc:  # Keras raises many kinds for a damaged or foreign file
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{path}: not a loadable .keras model ({first})") from None
+    codec = codec_class_in(path)
+    if codec:
+        raise DataError(f"{path}: holds {codec}, a codec, not a NIP; develop needs a NIP's .keras file "
+                        "(e.g. a run's nip.keras); a codec compresses images, see `nipkit codec-check`")
     roles = roles_of(type(model))
     if roles and "nip" not in roles:
         raise DataError(

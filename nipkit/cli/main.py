@@ -26,6 +26,7 @@ COMMANDS = {
     "report": "report",
     "run": "run",
     "jpeg-check": "jpeg_check",
+    "codec-check": "codec_check",
 }
 
 # Commands that never need TensorFlow; they start without importing it.

@@ -20,13 +20,15 @@ from nipkit.evaluation.summary import RunSummary
 
 __all__ = [
     "MODE_LABELS", "mode_label", "row_percent",
-    "plot_progress", "plot_confusion", "plot_examples", "plot_tradeoff",
+    "plot_progress", "plot_confusion", "plot_examples", "plot_tradeoff", "plot_rate_accuracy",
 ]
 
 # the paper's names: F = FAN trained alone on a frozen NIP, F+N = FAN and NIP trained jointly
-MODE_LABELS = {"fan": "F", "joint": "F+N"}
-MODE_COLOURS = {"fan": "tab:blue", "joint": "tab:red"}
-MODE_LEGEND = {"fan": "F: FAN only", "joint": "F+N: joint FAN+NIP"}
+# (Korus & Memon 2020) F+C = FAN and the channel's codec jointly, F+N+C = all three
+MODE_LABELS = {"fan": "F", "joint": "F+N", "codec": "F+C", "joint_codec": "F+N+C"}
+MODE_COLOURS = {"fan": "tab:blue", "joint": "tab:red", "codec": "tab:green", "joint_codec": "tab:purple"}
+MODE_LEGEND = {"fan": "F: FAN only", "joint": "F+N: joint FAN+NIP", "codec": "F+C: joint FAN+codec",
+               "joint_codec": "F+N+C: joint FAN+NIP+codec"}
 
 
 def mode_label(mode: str) -> str:
@@ -205,4 +207,29 @@ def plot_tradeoff(summaries: Sequence[RunSummary], path: str | Path) -> Path:
            title="Fidelity-accuracy trade-off")
     ax.grid(alpha=0.3)
     ax.legend(handles=handles, loc="lower left", fontsize="small")
+    return _save(fig, path)
+
+
+def plot_rate_accuracy(summaries: Sequence[RunSummary], path: str | Path) -> Path:
+    """Accuracy after the channel against the channel's rate, one point per run and channel
+    (Korus & Memon 2020): o the differentiable channel at the codec's estimated bpp, x the
+    real channel (the bitstream) at the bpp measured from its bytes. Runs without a coding
+    step are left out.
+    """
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    coded = [s for s in summaries if s.bpp is not None]
+    for s in coded:
+        colour = MODE_COLOURS.get(s.mode, "tab:gray")
+        estimate, measured = s.metric("bpp_estimate"), s.metric("bpp")
+        ax.plot([estimate, measured], [s.accuracy, s.accuracy_real], color=colour, lw=0.7, alpha=0.5)
+        ax.scatter([estimate], [s.accuracy], marker="o", color=colour)
+        ax.scatter([measured], [s.accuracy_real], marker="x", color=colour)
+    handles = _mode_handles([s.mode for s in coded]) + [
+        Line2D([], [], color="0.3", marker="o", ls="", label="differentiable channel (estimated bpp)"),
+        Line2D([], [], color="0.3", marker="x", ls="", label="real bitstream (bpp from bytes)"),
+    ]
+    ax.set(xlabel="bits per pixel", ylabel="accuracy after the channel", ylim=(0, 1.02), title="Accuracy against rate")
+    ax.grid(alpha=0.3)
+    ax.legend(handles=handles, loc="lower right", fontsize="small")
     return _save(fig, path)

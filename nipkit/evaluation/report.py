@@ -25,7 +25,7 @@ import numpy as np
 
 from nipkit.errors import DataError
 from nipkit.evaluation.figures import (
-    mode_label, plot_confusion, plot_examples, plot_progress, plot_tradeoff, row_percent,
+    mode_label, plot_confusion, plot_examples, plot_progress, plot_rate_accuracy, plot_tradeoff, row_percent,
 )
 from nipkit.evaluation.confidence import wilson_interval
 from nipkit.evaluation.summary import LAST_VALIDATIONS, SUMMARY_FILE, RunSummary
@@ -48,7 +48,7 @@ METRICS = {
 }
 # accuracy key -> (heading, real channel): rows of the 95% Wilson interval of the pooled decisions
 INTERVALS = {"accuracy": ("accuracy, 95% CI [%]", False), "accuracy_real": ("accuracy, real channel, 95% CI [%]", True)}
-MODE_ORDER = {"fan": 0, "joint": 1}
+MODE_ORDER = {"fan": 0, "joint": 1, "codec": 2, "joint_codec": 3}
 
 
 @dataclass
@@ -251,6 +251,21 @@ def _comparison(groups: Sequence[Group]) -> list[str]:
     return lines or ["Needs runs of both modes (fan and joint) with the same NIP and channel.", ""]
 
 
+def _rate_section(groups: Sequence[Group], out: Path) -> list[str]:
+    """Accuracy against bpp per group whose channel codes (a learned codec); [] if none does."""
+    coded = [g for g in groups if all(r.summary.bpp is not None for r in g.runs)]
+    if not coded:
+        return []
+    plot_rate_accuracy([r.summary for g in coded for r in g.runs], out / "rate.png")
+    rows = [[g.label, _mean_std(g.values("bpp_estimate"), 1, 3), _mean_std(g.values("bpp"), 1, 3),
+             _mean_std(g.values("accuracy"), 100, 1), _mean_std(g.values("accuracy_real"), 100, 1)] for g in coded]
+    header = ["group", "bpp (estimate)", "bpp (bitstream)", "accuracy [%]", "real channel [%]"]
+    return (["## Accuracy against rate (learned codec in the channel)", "",
+             "The codec's rate on the validation patches: its estimate through the differentiable channel, and "
+             "measured from the bytes of its real bitstream (the real channel).", ""]
+            + _table(header, rows) + ["", "![rate](rate.png)", ""])
+
+
 def _confusion_table(percent: np.ndarray, classes: Sequence[str]) -> list[str]:
     rows = [[name] + [f"{v:.1f}" for v in row] for name, row in zip(classes, percent)]
     return _table(["true \\ predicted", *classes], rows)
@@ -327,7 +342,8 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
     lines = [
         "# Manipulation detection report", "",
         f"{len(runs)} runs in {len(groups)} groups. F = FAN trained on a frozen NIP, F+N = FAN and NIP "
-        "trained jointly. Values are mean ± sample standard deviation over repeats; accuracies are "
+        "trained jointly (F+C, F+N+C: the channel's trainable steps, e.g. a learned codec, too). "
+        "Values are mean ± sample standard deviation over repeats; accuracies are "
         "measured after the channel, through the differentiable model and through the real channel "
         "(every channel step that offers a real counterpart, e.g. libjpeg, run as it). Only runs whose "
         "configs agree (the same config digest) are grouped together.", "",
@@ -340,6 +356,7 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
               "Row-normalised [%], rows = true class; the mean over the runs of each mode.", ""] + confusion
     lines += ["## Training progress (paper Fig. 6)", "", "![progress](progress.png)", ""]
     lines += ["## Fidelity-accuracy trade-off (paper Fig. 7)", "", "![tradeoff](tradeoff.png)", ""]
+    lines += _rate_section(groups, out)
     if examples:
         lines += ["## Example patches (paper Figs. 5 and 8)", ""] + examples
     lines += ["## Runs", ""] + _runs_table(runs, out) + [""]

@@ -17,7 +17,7 @@ import tensorflow as tf
 from nipkit.evaluation.classification import accuracy, confusion_matrix, image_level_accuracy
 from nipkit.evaluation.metrics import psnr, ssim
 from nipkit.evaluation.summary import StepRun
-from nipkit.layers.channel_step import run_real
+from nipkit.layers.channel_step import channel_rate, run_real
 
 __all__ = ["ChannelScorer", "describe_steps", "EVAL_BATCH", "PSNR_CAP"]
 
@@ -57,10 +57,17 @@ class ChannelScorer:
                  nip_input: Callable, compile: Callable = tf.function) -> None:
         self.joint, self.accuracy_set, self.fidelity_set, self.nip_input = joint, accuracy_set, fidelity_set, nip_input
         self.develop = compile(lambda x: tf.cast(joint.develop(x), tf.float32))
-        self.classify = compile(lambda rgb: tf.cast(joint.classify(rgb), tf.float32))
+        self.codes = any(hasattr(step, "last_bpp") for step in joint.channel)  # a step reports its rate
+        self.classify = compile(self._classify_and_rate)
         self.manipulate = compile(lambda rgb: joint.manipulate(rgb))
         self.fan = compile(lambda x: tf.cast(joint.fan(x), tf.float32))
         self.real_steps: list[StepRun] = []
+
+    def _classify_and_rate(self, rgb):
+        """FAN probabilities through the differentiable channel, and the channel's rate (0 if none)."""
+        probs = tf.cast(self.joint.classify(rgb), tf.float32)
+        rate = channel_rate(self.joint.channel)
+        return probs, tf.zeros(()) if rate is None else tf.cast(rate, tf.float32)
 
     def developed(self, batch: dict) -> tf.Tensor:
         return self.develop(tf.constant(self.nip_input(batch["raw"], batch["rgb"])))
@@ -76,15 +83,27 @@ class ChannelScorer:
         return self.fan(tf.constant(images)).numpy()
 
     def classification(self, real: bool = False) -> dict:
-        """Probabilities, labels and source images of every validation branch."""
-        probs, labels, images = [], [], []
+        """Probabilities, labels and source images of every validation branch, and the
+        channel's mean rate ("bpp": estimated, or measured from bytes with `real`; None
+        when no step codes)."""
+        probs, labels, images, rates = [], [], [], []
         n = self.joint.n_classes
         for batch in batches(self.accuracy_set, EVAL_BATCH):
             rgb = self.developed(batch)
-            probs.append(self.real_probs(rgb) if real else self.classify(rgb).numpy())
+            if real:
+                probs.append(self.real_probs(rgb))
+                rate = channel_rate(self.joint.channel, real=True)
+            else:
+                batch_probs, rate = self.classify(rgb)
+                probs.append(batch_probs.numpy())
+            rates.append(float(rate) if rate is not None else None)
             labels.append(np.repeat(np.arange(n), len(batch["raw"])))
             images.append(np.tile(batch["image"], n))
-        return dict(zip(("probs", "labels", "images"), map(np.concatenate, (probs, labels, images))))
+        result: dict = dict(zip(("probs", "labels", "images"), map(np.concatenate, (probs, labels, images))))
+        weights = [len(p) for p in probs]
+        known = [(r, w) for r, w in zip(rates, weights) if r is not None]
+        result["bpp"] = float(np.average([r for r, _ in known], weights=[w for _, w in known])) if self.codes and known else None
+        return result
 
     def scores(self, result: dict) -> dict:
         """Accuracy, confusion matrix and image-level accuracy of a classification."""
@@ -93,6 +112,7 @@ class ChannelScorer:
             "accuracy": accuracy(confusion),
             "confusion": confusion.tolist(),
             "image_accuracy": image_level_accuracy(result["probs"], result["labels"], result["images"]),
+            "bpp": result.get("bpp"),
         }
 
     def fidelity(self) -> dict:

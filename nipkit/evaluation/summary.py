@@ -86,6 +86,8 @@ class RunSummary:
     accuracy_interval: list[float] | None = None  # 95% Wilson; from `confusion` when None
     accuracy_real_interval: list[float] | None = None  # 95% Wilson; from `confusion_real` when None
     accuracy_last_mean: float | None = None  # mean of the last LAST_VALIDATIONS validations
+    bpp: float | None = None  # a coding step's rate measured from its bytes (the real channel); None: no coding step
+    bpp_estimate: float | None = None  # the model's estimate of that rate (the differentiable channel)
 
     def __post_init__(self) -> None:
         if self.accuracy_interval is None:

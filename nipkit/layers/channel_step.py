@@ -10,8 +10,12 @@ that it may:
   `model.losses` is added to the loss of every training step.
 - offer a real, non-differentiable counterpart: a method `reference(images)` taking and
   returning a numpy batch. The real-channel evaluation runs each step as its
-  counterpart where it has one (DifferentiableJPEG's is libjpeg), and as itself
-  otherwise.
+  counterpart where it has one (DifferentiableJPEG's is libjpeg, a LearnedCodec's its
+  bitstream), and as itself otherwise.
+- report its rate, if it codes images: `last_bpp`, the mean bits per pixel of its last
+  forward pass (a scalar tensor: the estimate that training and the differentiable-channel
+  evaluation report as `bpp_estimate`), and `last_stream_bpp`, that of its last
+  `reference` call measured from real bytes (a float: the `bpp` of the real channel).
 
 Example:
     >>> from nipkit.layers import DifferentiableJPEG, Downscale
@@ -27,7 +31,8 @@ import numpy as np
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["STEP_SPEC_OPTIONS", "REFERENCE", "ITSELF", "has_reference", "run_real", "trains_in", "check_trainable"]
+__all__ = ["STEP_SPEC_OPTIONS", "REFERENCE", "ITSELF", "has_reference", "run_real", "trains_in", "check_trainable",
+           "step_model", "channel_rate"]
 
 # Keys of a channel step's spec that nipkit reads itself (not passed to the constructor).
 STEP_SPEC_OPTIONS = ("weights", "trainable")
@@ -58,3 +63,22 @@ def check_trainable(value: Any, modes: Sequence[str]) -> bool:
 def trains_in(value: Any, mode: str) -> bool:
     """Whether a step whose spec says `trainable: value` trains in `mode`."""
     return value is True or (isinstance(value, list) and mode in value)
+
+
+def step_model(step: keras.layers.Layer) -> keras.Model:
+    """A one-layer model around a channel step, so its weights save and load as a `.keras`
+    file (`channel-N.keras` of a run, `best.keras` of `nipkit train codec`: the same layout)."""
+    import keras
+
+    return keras.Sequential([keras.Input((None, None, 3)), step], name=f"{step.name}_weights")
+
+
+def channel_rate(steps: Sequence[keras.layers.Layer], real: bool = False) -> Any:
+    """The summed rate (bits per pixel of each coding step's input) of the last pass
+    through `steps`: their `last_bpp` (or `last_stream_bpp` with `real`); None if no step codes."""
+    rates: list[Any] = [getattr(step, "last_stream_bpp" if real else "last_bpp", None) for step in steps]
+    rates = [r for r in rates if r is not None]
+    total = None
+    for rate in rates:
+        total = rate if total is None else total + rate
+    return total

@@ -15,6 +15,7 @@ from nipkit.ops.jpeg_tables import (
     quantization_table,
     quantization_tables,
 )
+from nipkit.ops.padding import pad_edge, round_up
 from nipkit.ops.rounding import (
     approximate_round,
     check_rounding,
@@ -168,11 +169,11 @@ class _Codec:
         shape = ops.shape(images)
         height, width = shape[1], shape[2]
         block = 16 if subsampling == "4:2:0" else 8
-        padded_h, padded_w = _round_up(height, block), _round_up(width, block)
+        padded_h, padded_w = round_up(height, block), round_up(width, block)
 
         rgb = straight_through(ops.clip(ops.round(images * 255.0), 0.0, 255.0), images * 255.0)
         rgb = ops.transpose(rgb, (0, 3, 1, 2))
-        rgb = _pad_edge(_pad_edge(rgb, 2, height, padded_h), 3, width, padded_w)
+        rgb = pad_edge(pad_edge(rgb, 2, height, padded_h), 3, width, padded_w)
         ycc = _rgb_to_ycbcr(rgb)
         if subsampling == "4:4:4":
             tables = ops.concatenate([luma_table, chroma_table, chroma_table], axis=1)
@@ -186,9 +187,9 @@ class _Codec:
 
     def _chroma_420(self, chroma, table, height, width, padded_h):
         """libjpeg's 4:2:0 chroma path: rows padded to even, 2×2 mean, codec, fancy up-sampling."""
-        even_h = _round_up(height, 2)
+        even_h = round_up(height, 2)
         small = _downsample(chroma[:, :, :even_h])
-        small = _pad_edge(small, 2, even_h // 2, padded_h // 2)
+        small = pad_edge(small, 2, even_h // 2, padded_h // 2)
         small = self._block_codec(small, table)[:, :, : (height + 1) // 2, : (width + 1) // 2]
         return _upsample(small, (width + 1) // 2)[:, :, :height, :width]
 
@@ -209,18 +210,6 @@ class _Codec:
             # The error scales with the step: d(dequantized)/dQ = levels − c/Q, in every mode.
             dequantized = dequantized + (tables - fixed) * ops.stop_gradient(levels - scaled)
         return inverse_dct(dequantized, ops.shape(planes))
-
-
-def _round_up(size, multiple: int):
-    return (size + multiple - 1) // multiple * multiple
-
-
-def _pad_edge(planes, axis: int, size, target):
-    """Extends `axis` from `size` to `target` by repeating the last row/column."""
-    if isinstance(size, int) and isinstance(target, int) and size == target:
-        return planes
-    index = ops.minimum(ops.arange(target), size - 1)
-    return ops.take(planes, index, axis=axis)
 
 
 def _rgb_to_ycbcr(rgb):

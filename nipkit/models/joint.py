@@ -71,10 +71,11 @@ class JointModel(keras.Model):
         branches = [rgb] + [m(rgb) for m in self.manipulations]
         return keras.ops.concatenate(branches, axis=0)
 
-    def transmit(self, images):
-        """The distribution channel applied to a batch of photos."""
+    def transmit(self, images, training: bool = False):
+        """The distribution channel applied to a batch of photos (`training` reaches steps
+        that take it, e.g. a learned codec's quantisation surrogate)."""
         for layer in self.channel:
-            images = layer(images)
+            images = layer(images, training=training)
         return images
 
     def labels(self, batch_size: int):
@@ -83,7 +84,7 @@ class JointModel(keras.Model):
 
     def classify(self, rgb, training: bool = False):
         """Class probabilities of every branch of already developed photos."""
-        return self.fan(self.transmit(self.manipulate(rgb)), training=training)
+        return self.fan(self.transmit(self.manipulate(rgb), training=training), training=training)
 
     def call(self, raw, training: bool = False):
         rgb = self.develop(raw, training=training)

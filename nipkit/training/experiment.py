@@ -25,10 +25,10 @@ from nipkit.config import Config
 from nipkit.data import Dataset, resolve_data
 from nipkit.data.patches import train_batches, validation_patches
 from nipkit.evaluation.scoring import ChannelScorer
-from nipkit.layers.channel_step import STEP_SPEC_OPTIONS, trains_in
+from nipkit.layers.channel_step import STEP_SPEC_OPTIONS, step_model, trains_in
 from nipkit.models.joint import JointModel
 from nipkit.evaluation.summary import RunSummary
-from nipkit.options import RESUMABLE_CHANGES, JointTrainingOptions, parse_options
+from nipkit.options import RESUMABLE_CHANGES, JointTrainingOptions, parse_options, trains_nip
 from nipkit.schema import check_manipulation_names
 from nipkit.training.checkpoints import save_model_atomic
 from nipkit.training.digest import default_fan
@@ -56,7 +56,8 @@ class Experiment:
 
     Args:
         config: a validated experiment config (with a `fan:`; see `default_fan`).
-        mode: "fan" (NIP frozen) or "joint" (NIP trained too).
+        mode: "fan" (F: NIP frozen), "joint" (F+N: NIP trained too), "codec" (F+C: the channel
+            steps whose `trainable:` lists it trained with the FAN) or "joint_codec" (F+N+C).
         runtime: the device/strategy to build on.
         dataset: the training data.
         options: the config's training options.
@@ -89,7 +90,7 @@ class Experiment:
             self.joint(self.nip_input(np.zeros((1, size // 2, size // 2, 4), "float32"), np.zeros((1, size, size, 3), "float32")))
             for step, trainable in zip(channel, self.trainable_steps):
                 step.trainable = trainable
-            self.step_models = {step_model_name(i): _wrap(step) for i, step in enumerate(channel) if step.weights}
+            self.step_models = {step_model_name(i): step_model(step) for i, step in enumerate(channel) if step.weights}
             load_nip_weights(config, nip, nip_weights)
             self._load_step_weights()
             self.optimizers = self._build_optimizers()
@@ -146,7 +147,7 @@ class Experiment:
         """What the first optimiser updates: the FAN, trainable channel steps, and in F+N the NIP."""
         mode = mode or self.mode
         steps = [v for step, trains in zip(self.channel, self.trainable_steps) if trains for v in step.trainable_variables]
-        return self.fan.trainable_variables + steps + (self.nip.trainable_variables if mode == "joint" else [])
+        return self.fan.trainable_variables + steps + (self.nip.trainable_variables if trains_nip(mode) else [])
 
     # -- optimisation ----------------------------------------------------------------
     def schedule(self, rate: float) -> keras.optimizers.schedules.LearningRateSchedule:
@@ -158,7 +159,7 @@ class Experiment:
         options = self.options
         optimizers = {"fan": self.runtime.adam(self.schedule(options.learning_rate), options.clip_norm)}
         optimizers["fan"].build(self.ce_variables())
-        if self.mode == "joint" and options.fidelity_weight is None and self.nip.trainable_variables:
+        if trains_nip(self.mode) and options.fidelity_weight is None and self.nip.trainable_variables:
             optimizers["nip"] = self.runtime.adam(self.schedule(options.nip_learning_rate), options.clip_norm)
             optimizers["nip"].build(self.nip.trainable_variables)
         return optimizers
@@ -233,8 +234,4 @@ class Experiment:
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise self.config.error(where, f"cannot load {file} into {type(step).__name__} ({first})") from None
 
-
-def _wrap(step: keras.layers.Layer) -> keras.Model:
-    """A one-layer model around a channel step, so its weights save and load as a `.keras` file."""
-    return keras.Sequential([keras.Input((None, None, 3)), step], name=f"{step.name}_weights")
 

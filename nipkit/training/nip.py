@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from nipkit import registry
+from nipkit.codecs.files import codec_class_in
 from nipkit.config import Config
 from nipkit.data import Dataset, resolve_data
 from nipkit.data.patches import train_batches, validation_patches
@@ -40,7 +41,8 @@ from nipkit.training.run_folder import RunFolder
 from nipkit.training.runtime import Runtime, select_runtime
 from nipkit.training.steps import nip_step
 
-__all__ = ["NipResult", "NipTrainer", "train_nip", "default_output", "load_nip_weights", "build_nip", "check_patch_sizes"]
+__all__ = ["NipResult", "NipTrainer", "train_nip", "train_model", "default_output", "load_nip_weights", "build_nip",
+           "check_patch_sizes"]
 
 MODEL_KEY = "nip"
 RESUMABLE = tuple(f"training.{key}" for key in RESUMABLE_CHANGES if key in option_names(NipTrainingOptions))
@@ -117,6 +119,10 @@ def load_nip_weights(config: Config, model: keras.Model, path: str | Path | None
     file = Path(weights).expanduser()
     if not file.is_file():
         raise config.error(("nip", "weights"), f"no such file: {file}")
+    codec = codec_class_in(file)
+    if codec:
+        raise config.error(("nip", "weights"), f"{file} holds a codec ({codec}), not a NIP; a codec belongs in "
+                                               f"`channel:`, e.g. {{learned_codec: {{weights: {file}}}}}")
     try:
         model.load_weights(file)
     except (ValueError, OSError, KeyError) as exc:
@@ -137,6 +143,9 @@ class NipTrainer:
         >>> trainer = NipTrainer.from_config(load_config("examples/nip/inet.yaml"))  # doctest: +SKIP
         >>> trainer.train_step()(next(trainer.batches()))["loss"]  # doctest: +SKIP
     """
+
+    model_key = MODEL_KEY  # the model's name in checkpoints
+    section = "nip"  # the config key of the model's spec
 
     def __init__(self, config: Config, runtime: Runtime, dataset: Dataset, options: NipTrainingOptions) -> None:
         self.config, self.runtime, self.dataset, self.options = config, runtime, dataset, options
@@ -175,6 +184,19 @@ class NipTrainer:
         """Sets the learning rate of the options again (a checkpoint restores the saved one)."""
         self.optimizer.learning_rate = self.options.learning_rate
 
+    def name(self) -> str:
+        """The registry key of the trained model."""
+        return registry.parse_spec(self.config.spec((self.section,), drop=NIP_SPEC_OPTIONS))[0]
+
+    def validation_set(self) -> dict:
+        """The fixed validation patches {"raw", "rgb", "image"}; the model develops "raw"."""
+        options = self.options
+        return validation_patches(self.dataset, options.validation_size, options.validation_patches, options.seed)
+
+    def validation_metrics(self, target: np.ndarray, output: np.ndarray, val_loss: float) -> dict:
+        """Metrics beyond loss, PSNR and SSIM that validation records (none for a NIP)."""
+        return {}
+
 
 def _figure_patches(images: np.ndarray, count: int) -> np.ndarray:
     """Indices of `count` patches taken from as many different photos as possible."""
@@ -190,8 +212,8 @@ class _Validator:
     """Develops the fixed validation patches; logs, plots and keeps the best model."""
 
     def __init__(self, run: RunFolder, runtime: Runtime, model: keras.Model, patches: dict, loss: str,
-                 best: dict, stopper: EarlyStopping | None) -> None:
-        self.run, self.model, self.patches = run, model, patches
+                 best: dict, stopper: EarlyStopping | None, extra: Callable[[np.ndarray, np.ndarray, float], dict]) -> None:
+        self.run, self.model, self.patches, self.extra = run, model, patches, extra
         self.fidelity = FIDELITY_LOSSES[loss]
         self.predict = runtime.compile(lambda raw: tf.cast(model(raw, training=False), tf.float32))
         self.best = best
@@ -208,11 +230,9 @@ class _Validator:
     def __call__(self, step: int, train_means: dict, seconds: float) -> Validation:
         target = self.patches["rgb"]
         output = self.develop()
-        metrics = {
-            "val_loss": float(np.mean(keras.ops.convert_to_numpy(self.fidelity(target, output)))),
-            "psnr": mean_psnr(target, output),
-            "ssim": mean_ssim(target, output),
-        }
+        val_loss = float(np.mean(keras.ops.convert_to_numpy(self.fidelity(target, output))))
+        metrics = {"val_loss": val_loss, "psnr": mean_psnr(target, output), "ssim": mean_ssim(target, output)}
+        metrics.update(self.extra(target, output, val_loss))
         record = {"step": step, "loss": train_means.get("loss"), **metrics, "time": round(seconds, 3)}
         self.history.append(record)
         self.last = record
@@ -233,10 +253,33 @@ def train_nip(
     resume: bool = False,
     echo: Callable[[str], None] | None = None,
 ) -> NipResult:
-    """Pre-trains the config's NIP on its dataset, into a run folder.
+    """Pre-trains the config's NIP on its dataset, into a run folder (see `train_model`).
+
+    Raises:
+        ConfigError: the config is wrong (or is not a NIP-training config).
+    """
+    if config_kind(config) != "nip":
+        raise ConfigError(f"{config.source}: not a NIP-training config (it names {_names_of(config)}); "
+                          f"use `nipkit {'train codec' if config_kind(config) == 'codec' else 'run'}`")
+    return train_model(config, NipTrainer, out, resume, echo)
+
+
+def _names_of(config: Config) -> str:
+    return "/".join(k for k in ("manipulations", "channel", "fan", "codec") if k in config.data)
+
+
+def train_model(
+    config: Config,
+    trainer_type: type[NipTrainer],
+    out: str | Path | None = None,
+    resume: bool = False,
+    echo: Callable[[str], None] | None = None,
+) -> NipResult:
+    """Trains one model of a config on its dataset, into a run folder (NIP or codec pre-training).
 
     Args:
-        config: a NIP-training config (keys `data`, `nip`, `training`, `output`).
+        config: a training config (keys `data`, `nip` or `codec`, `training`, `output`).
+        trainer_type: `NipTrainer` or a subclass (e.g. `nipkit.training.codec.CodecTrainer`).
         out: the run folder; `output:` of the config, else runs/<config name>, when None.
         resume: continue from the folder's checkpoint (same step count, learning rate and
             data order as an uninterrupted run).
@@ -251,18 +294,16 @@ def train_nip(
             the loss stops being finite, or memory runs out (one line naming the keys to lower).
     """
     say = echo or (lambda line: None)
-    if config_kind(config) != "nip":
-        raise ConfigError(f"{config.source}: an experiment config (it names manipulations/channel/fan); use `nipkit run`")
     validate(config)
     run = RunFolder(Path(out) if out is not None else default_output(config))
     changes = run.resume_changes(config, NipTrainingOptions) if resume and run.has_checkpoint() else {}
     resuming = run.prepare(config, resume, may_change=("training.steps",) + RESUMABLE)
-    trainer = NipTrainer.from_config(config)
+    trainer = trainer_type.from_config(config)
     model, optimizer, options = trainer.model, trainer.optimizer, trainer.options
     history = run.history
     loop_state, best = LoopState(), {}
     if resuming:
-        saved = load_checkpoint(run.checkpoint, {MODEL_KEY: model}, {MODEL_KEY: optimizer})
+        saved = load_checkpoint(run.checkpoint, {trainer.model_key: model}, {trainer.model_key: optimizer})
         trainer.restore_learning_rate()
         loop_state = LoopState.from_json(saved.get("loop", {"step": saved["step"]}))
         best = dict(saved.get("best") or {})
@@ -274,21 +315,21 @@ def train_nip(
         past = [r["val_loss"] for r in history.records() if r.get("val_loss") is not None]
         stopper = EarlyStopping(options.early_stop_checks, options.early_stop_tolerance, past)
 
-    name = registry.parse_spec(config.spec(("nip",), drop=NIP_SPEC_OPTIONS))[0]
+    name = trainer.name()
     say(f"training {name} ({model.count_params():,} parameters) on {trainer.dataset.camera} [{trainer.runtime.device}] "
         f"into {run.path}")
     with allocation_guard(run.path, f"{options.validation_patches} validation patches of {options.validation_size}² "
                           "per validation image", [config.name_of(("training", "validation_patches")),
                                                    config.name_of(("training", "validation_size"))]):
-        patches = validation_patches(trainer.dataset, options.validation_size, options.validation_patches, options.seed)
-    validator = _Validator(run, trainer.runtime, model, patches, options.loss, best, stopper)
+        patches = trainer.validation_set()
+    validator = _Validator(run, trainer.runtime, model, patches, options.loss, best, stopper, trainer.validation_metrics)
 
     def checkpoint(state: LoopState) -> None:
         save_checkpoint(
-            run.checkpoint, {MODEL_KEY: model}, {MODEL_KEY: optimizer},
+            run.checkpoint, {trainer.model_key: model}, {trainer.model_key: optimizer},
             {"step": state.step, "loop": state.to_json(), "history_bytes": history.size(), "best": best},
         )
-        publish_copy(run.checkpoint / f"{MODEL_KEY}.keras", run.last)
+        publish_copy(run.checkpoint / f"{trainer.model_key}.keras", run.last)
 
     loop = TrainingLoop(
         run, steps=options.steps, validate_every=options.validate_every,

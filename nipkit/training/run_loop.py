@@ -18,6 +18,7 @@ import numpy as np
 
 from nipkit import registry
 from nipkit.errors import TrainingError
+from nipkit.evaluation.figures import MODE_LABELS
 from nipkit.evaluation.report import write_run_figures
 from nipkit.evaluation.scoring import describe_steps
 from nipkit.evaluation.confidence import mean_of_last
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["train_run", "fidelity_guard", "MODE_LABELS"]
 
-MODE_LABELS = {"fan": "F", "joint": "F+N"}
 
 
 def fidelity_guard(options: JointTrainingOptions, start: dict) -> Callable[[int, float], None]:
@@ -101,9 +101,11 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
     def validate_run(step: int, train_means: dict, seconds: float) -> Validation:
         scores, fidelity = at_step(step)
         metrics = {"accuracy": scores["accuracy"], "image_accuracy": scores["image_accuracy"], **fidelity}
+        rates = ({"train_bpp_estimate": train_means.get("bpp"), "bpp_estimate": scores["bpp"]}
+                 if scores.get("bpp") is not None else {})
         history.append({
             "step": step, "loss": train_means.get("loss"), "fidelity_loss": train_means.get("fidelity_loss"),
-            "train_accuracy": train_means.get("accuracy"), **metrics,
+            "train_accuracy": train_means.get("accuracy"), **metrics, **rates,
             "learning_rate": exp.learning_rate(), "time": round(seconds, 3),
         })
         if step == 0:
@@ -126,7 +128,8 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
             loop_state = loop.run(loop_state, exp.train_step(), exp.batches(loop_state.step), validate_run, checkpoint)
 
     summary = _final_summary(run, exp, at_step, repeat, loop_state)
-    say(f"run {run.path.name}: accuracy {summary.accuracy:.3f} (real channel {summary.accuracy_real:.3f}), "
+    rate = f", {summary.bpp:.3f} bpp from the bitstream" if summary.bpp is not None else ""
+    say(f"run {run.path.name}: accuracy {summary.accuracy:.3f} (real channel {summary.accuracy_real:.3f}{rate}), "
         f"NIP PSNR {summary.nip.psnr_initial:.2f} → {summary.nip.psnr:.2f} dB")
     return summary
 
@@ -139,8 +142,9 @@ def _final_summary(run: RunFolder, exp: "Experiment", at_step: Callable, repeat:
     records = [r for r in run.history.records() if "psnr" in r]
     initial = records[0] if records and records[0].get("step") == 0 else {}
     summary = RunSummary(
-        mode=exp.mode, repeat=repeat, classes=exp.classes, **differentiable,
+        mode=exp.mode, repeat=repeat, classes=exp.classes, **{k: v for k, v in differentiable.items() if k != "bpp"},
         accuracy_real=real["accuracy"], confusion_real=real["confusion"], image_accuracy_real=real["image_accuracy"],
+        bpp=real.get("bpp"), bpp_estimate=differentiable.get("bpp"),
         real_channel=scorer.real_steps,
         nip=NipFidelity(psnr=fidelity["psnr"], ssim=fidelity["ssim"],
                         psnr_initial=initial.get("psnr", fidelity["psnr"]), ssim_initial=initial.get("ssim", fidelity["ssim"])),

@@ -130,8 +130,10 @@ def run_experiment(
     Returns:
         The runs' results and the path of report.md.
     """
-    if config_kind(config) != "experiment":
-        raise ConfigError(f"{config.source}: a NIP-training config (no manipulations); use `nipkit train nip`")
+    kind = config_kind(config)
+    if kind != "experiment":
+        raise ConfigError(f"{config.source}: a {'codec' if kind == 'codec' else 'NIP'}-training config (no manipulations); "
+                          f"use `nipkit train {kind}`")
     validate(config)
     default_fan(config)
     options = parse_options(config, JointTrainingOptions)

@@ -16,6 +16,8 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
+from nipkit.layers.channel_step import channel_rate
+from nipkit.options import trains_nip
 from nipkit.training.losses import FIDELITY_LOSSES, l2_loss
 from nipkit.training.runtime import Runtime
 
@@ -65,7 +67,7 @@ def joint_step(runtime: Runtime, experiment, mode: str) -> Callable:
 
     def replica_step(raw, rgb):
         with tf.GradientTape(persistent=True) as tape:
-            developed = tf.cast(joint.develop(experiment.nip_input(raw, rgb), training=mode == "joint"), tf.float32)
+            developed = tf.cast(joint.develop(experiment.nip_input(raw, rgb), training=trains_nip(mode)), tf.float32)
             probs = tf.cast(joint.classify(developed, training=True), tf.float32)
             labels = joint.labels(tf.shape(developed)[0])
             ce = tf.nn.compute_average_loss(
@@ -73,7 +75,7 @@ def joint_step(runtime: Runtime, experiment, mode: str) -> Callable:
             )
             fidelity = tf.nn.compute_average_loss(l2_loss(rgb, developed), global_batch_size=batch)
             added = added_losses(joint)
-            loss = (ce + weight * fidelity if mode == "joint" and weight is not None else ce) + added
+            loss = (ce + weight * fidelity if trains_nip(mode) and weight is not None else ce) + added
             scaled = optimizers["fan"].scale_loss(loss)
             scaled_fidelity = optimizers["nip"].scale_loss(fidelity) if "nip" in optimizers else None
         optimizers["fan"].apply_gradients(zip(tape.gradient(scaled, ce_vars), ce_vars))
@@ -81,7 +83,11 @@ def joint_step(runtime: Runtime, experiment, mode: str) -> Callable:
             optimizers["nip"].apply_gradients(zip(tape.gradient(scaled_fidelity, nip_vars), nip_vars))
         del tape
         hits = tf.cast(tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32), labels), tf.float32)
-        return {"loss": ce, "fidelity_loss": fidelity, "added_loss": added,
-                "accuracy": tf.reduce_sum(hits) / (n_classes * batch)}
+        values = {"loss": ce, "fidelity_loss": fidelity, "added_loss": added,
+                  "accuracy": tf.reduce_sum(hits) / (n_classes * batch)}
+        rate = channel_rate(joint.channel)
+        if rate is not None:  # a step that codes (a learned codec) reports its bits per pixel
+            values["bpp"] = tf.cast(rate, tf.float32) / runtime.replicas
+        return values
 
     return runtime.distributed_step(replica_step)

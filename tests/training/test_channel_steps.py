@@ -135,4 +135,4 @@ def test_bad_step_options_are_one_located_line(tmp_path, nipkit_cli, plugin_env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: {path}:10: channel[1].fixture_learned_gain.trainable: must be true, false or a list of modes "
-        "(fan, joint), got ['sometimes']"]
+        "(fan, joint, codec, joint_codec), got ['sometimes']"]
