@@ -51,37 +51,59 @@ class ChannelScorer:
         fidelity_set: patches {"raw", "rgb"} for NIP fidelity.
         nip_input: (raw, rgb) -> what the NIP develops (the RGB target for ONet).
         compile: wraps a function into a compiled one (e.g. `tf.function`).
+        draws: (batch number, photos) -> the random arguments of that validation batch
+            (fixed draws, see `nipkit.random_values`), or None when nothing is random.
     """
 
     def __init__(self, joint, accuracy_set: dict, fidelity_set: dict,
-                 nip_input: Callable, compile: Callable = tf.function) -> None:
+                 nip_input: Callable, compile: Callable = tf.function, draws: Callable | None = None) -> None:
         self.joint, self.accuracy_set, self.fidelity_set, self.nip_input = joint, accuracy_set, fidelity_set, nip_input
+        self.draws = draws or (lambda batch, photos: {})
         self.develop = compile(lambda x: tf.cast(joint.develop(x), tf.float32))
-        self.classify = compile(lambda rgb: tf.cast(joint.classify(rgb), tf.float32))
-        self.manipulate = compile(lambda rgb: joint.manipulate(rgb))
+        self.classify = compile(lambda rgb, draws: tf.cast(joint.classify(rgb, draws=draws), tf.float32))
+        self.manipulate = compile(lambda rgb, draws: joint.manipulate(rgb, draws))
         self.fan = compile(lambda x: tf.cast(joint.fan(x), tf.float32))
         self.real_steps: list[StepRun] = []
 
     def developed(self, batch: dict) -> tf.Tensor:
         return self.develop(tf.constant(self.nip_input(batch["raw"], batch["rgb"])))
 
-    def real_probs(self, rgb: tf.Tensor) -> np.ndarray:
-        """FAN probabilities after the real channel; records what each step ran as."""
-        images = self.manipulate(rgb)
+    def real_probs(self, rgb: tf.Tensor, draws: dict | None = None, channel: list | None = None) -> np.ndarray:
+        """FAN probabilities after the real channel; records what each step ran as.
+
+        Args:
+            rgb: developed photos.
+            draws: their random arguments (see `JointModel.arguments_of`).
+            channel: other steps to run instead of the joint model's channel (their
+                draws are not given); each runs as its real counterpart where it has one.
+        """
+        draws = draws or {}
+        images = self.manipulate(rgb, draws)
         ran = []
-        for layer in self.joint.channel:
-            images, how = run_real(layer, images)
+        steps = self.joint.channel if channel is None else channel
+        for i, layer in enumerate(steps):
+            arguments = self.joint.arguments_of(draws, "channel", i) if channel is None else {}
+            images, how = run_real(layer, images, arguments)
             ran.append(StepRun(describe_steps([layer]), how))
         self.real_steps = ran
         return self.fan(tf.constant(images)).numpy()
 
-    def classification(self, real: bool = False) -> dict:
-        """Probabilities, labels and source images of every validation branch."""
+    def classification(self, real: bool = False, channel: list | None = None) -> dict:
+        """Probabilities, labels and source images of every validation branch.
+
+        Args:
+            real: through the real channel (each step that offers a counterpart runs as it).
+            channel: through these steps instead of the joint model's channel (real).
+        """
         probs, labels, images = [], [], []
         n = self.joint.n_classes
-        for batch in batches(self.accuracy_set, EVAL_BATCH):
+        for index, batch in enumerate(batches(self.accuracy_set, EVAL_BATCH)):
             rgb = self.developed(batch)
-            probs.append(self.real_probs(rgb) if real else self.classify(rgb).numpy())
+            draws = {k: tf.constant(v) for k, v in self.draws(index, len(batch["raw"])).items()}
+            if real or channel is not None:
+                probs.append(self.real_probs(rgb, draws, channel))
+            else:
+                probs.append(self.classify(rgb, draws).numpy())
             labels.append(np.repeat(np.arange(n), len(batch["raw"])))
             images.append(np.tile(batch["image"], n))
         return dict(zip(("probs", "labels", "images"), map(np.concatenate, (probs, labels, images))))
@@ -108,6 +130,6 @@ class ChannelScorer:
     def examples(self) -> dict:
         """One patch through every branch, before and after the channel, and its target."""
         first = {k: v[:1] for k, v in self.accuracy_set.items()}
-        manipulated = np.asarray(self.manipulate(self.developed(first)))
+        manipulated = np.asarray(self.manipulate(self.developed(first), {}))
         return {"manipulated": manipulated, "channel": np.asarray(self.joint.transmit(manipulated)),
                 "target": first["rgb"][0]}

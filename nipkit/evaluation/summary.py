@@ -86,6 +86,7 @@ class RunSummary:
     accuracy_interval: list[float] | None = None  # 95% Wilson; from `confusion` when None
     accuracy_real_interval: list[float] | None = None  # 95% Wilson; from `confusion_real` when None
     accuracy_last_mean: float | None = None  # mean of the last LAST_VALIDATIONS validations
+    random_arguments: dict[str, str] = field(default_factory=dict)  # "channel[1].jpeg.quality": "uniform(50, 95) per image"
 
     def __post_init__(self) -> None:
         if self.accuracy_interval is None:

@@ -11,7 +11,8 @@ that it may:
 - offer a real, non-differentiable counterpart: a method `reference(images)` taking and
   returning a numpy batch. The real-channel evaluation runs each step as its
   counterpart where it has one (DifferentiableJPEG's is libjpeg), and as itself
-  otherwise.
+  otherwise. Where a config draws a step's arguments at random, the drawn values are
+  given to `reference` as keyword arguments too (e.g. `reference(images, quality=q)`).
 
 Example:
     >>> from nipkit.layers import DifferentiableJPEG, Downscale
@@ -39,13 +40,17 @@ def has_reference(step: keras.layers.Layer) -> bool:
     return callable(getattr(step, "reference", None))
 
 
-def run_real(step: keras.layers.Layer, images: Any) -> tuple[np.ndarray, str]:
-    """Runs one step for the real channel: (its output as numpy, REFERENCE or ITSELF)."""
+def run_real(step: keras.layers.Layer, images: Any, arguments: dict | None = None) -> tuple[np.ndarray, str]:
+    """Runs one step for the real channel: (its output as numpy, REFERENCE or ITSELF).
+
+    `arguments` are drawn call arguments (e.g. a per-image `quality`), given to either.
+    """
     import keras  # here, so that nipkit.schema (which reads this module's options) stays free of TensorFlow
 
+    arguments = {k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in (arguments or {}).items()}
     if has_reference(step):
-        return np.asarray(step.reference(np.asarray(images, "float32")), "float32"), REFERENCE
-    return np.asarray(keras.ops.convert_to_numpy(step(images)), "float32"), ITSELF
+        return np.asarray(step.reference(np.asarray(images, "float32"), **arguments), "float32"), REFERENCE
+    return np.asarray(keras.ops.convert_to_numpy(step(images, **arguments)), "float32"), ITSELF
 
 
 def check_trainable(value: Any, modes: Sequence[str]) -> bool:
