@@ -59,7 +59,9 @@ def _check_layer_list(config: Config, key: str, required: bool) -> None:
         # Layers are cheap to construct, so values (e.g. `quality: 0`) are checked too,
         # random ones at every end of their distribution.
         random_arguments(config, key, i)
-        build_step(config, key, i)
+        if getattr(build_step(config, key, i), "REAL_ONLY", False):
+            raise config.error(config.name_path((key, i)), "has no differentiable model: it runs only as a real "
+                               "channel step (`nipkit evaluate --channel ...`); train through `jpeg` instead")
         if key == "channel":
             _check_step_options(config, i)
 

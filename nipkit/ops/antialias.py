@@ -71,12 +71,14 @@ def filter_matrix(in_size, out_size, method: str):
 
 
 def antialiased_resize(images, size, method: str = "bicubic"):
-    """Resizes NHWC `images` to `size` = (height, width) with one of `FILTERS` (sizes may be tensors)."""
+    """Resizes NHWC `images` in [0, 1] to `size` = (height, width) with one of `FILTERS` (sizes may be tensors)."""
     height, width = spatial_size(images)
     rows = ops.cast(filter_matrix(height, size[0], method), images.dtype)
     cols = ops.cast(filter_matrix(width, size[1], method), images.dtype)
-    resized = ops.einsum("pw,bhwc->bhpc", cols, images)  # Pillow resizes the width first
-    return ops.einsum("oh,bhpc->bopc", rows, resized)
+    # Pillow resizes the width first and clips each pass to the pixel range (bicubic and
+    # Lanczos overshoot at edges).
+    resized = ops.clip(ops.einsum("pw,bhwc->bhpc", cols, images), 0.0, 1.0)
+    return ops.clip(ops.einsum("oh,bhpc->bopc", rows, resized), 0.0, 1.0)
 
 
 def scaled_side(size, scale):

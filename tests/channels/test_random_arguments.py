@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
 
 import numpy as np
 import pytest
@@ -14,19 +12,7 @@ from nipkit.config import Config
 from nipkit.random_config import config_random_arguments
 from nipkit.random_values import VALIDATION
 from nipkit.cli.main import main
-from support import nipkit_executable, wait_for
-
-RANDOM = {
-    "data": "demo",
-    "nip": {"type": "inet"},
-    "manipulations": ["sharpen", {"gaussian": {"sigma": 0.83}}],
-    "channel": [{"downscale": {"scale": {"uniform": [0.5, 1.0]}, "method": "bicubic"}},
-                {"jpeg": {"quality": {"choice": [50, 70, 90]}, "subsampling": "4:2:0"}}],
-    "fan": {"type": "fan", "filters": [8, 8, 8, 8], "dense": [16, 8]},
-    "training": {"mode": "joint", "steps": 4, "batch_size": 2, "patch_size": 48, "validate_every": 2,
-                 "validation_patches": 2, "fidelity_patches": 1, "lr_decay_every": 2, "seed": 3},
-}
-
+from random_run import RANDOM
 
 def write(tmp_path, config=RANDOM, name="random.yaml"):
     path = tmp_path / name
@@ -87,23 +73,13 @@ def test_bad_distributions_are_one_located_line(tmp_path, capsys, path, value, m
     assert re.search(r"random\.yaml:\d+: ", lines[0])
 
 
-def test_killed_random_run_resumes_and_states_its_distributions(tmp_path, demo_data):
-    config = json.loads(json.dumps(RANDOM))
-    config["training"].update(steps=12, validate_every=4)
-    path, out = write(tmp_path, config), tmp_path / "runs"
-    process = subprocess.Popen([nipkit_executable(), "run", str(path), "--out", str(out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    state = out / "joint-r0" / "checkpoint" / "state.json"
-    wait_for(lambda: json.loads(state.read_text())["step"] >= 4, process, "a checkpoint at step 4", poll_s=0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    resumed = subprocess.run([nipkit_executable(), "run", str(path), "--out", str(out), "--resume"],
-                             capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming" in resumed.stderr + resumed.stdout
-    steps = [json.loads(line)["step"] for line in (out / "joint-r0" / "history.jsonl").read_text().splitlines()]
-    assert steps == list(range(0, 13, 4))
-    summary = json.loads((out / "joint-r0" / "summary.json").read_text())
-    assert summary["random_arguments"] == {"channel[0].downscale.scale": "uniform(0.5, 1) per batch",
-                                           "channel[1].jpeg.quality": "choice(50, 70, 90) per image"}
+def test_killed_random_run_resumes_and_states_its_distributions(resumed_random_run):
+    out, printed = resumed_random_run
+    assert "resuming" in printed and "channel[1].jpeg.quality drawn from choice(50, 70, 90) per image" in printed
+    for mode in ("fan", "joint"):
+        steps = [json.loads(line)["step"] for line in (out / f"{mode}-r0" / "history.jsonl").read_text().splitlines()]
+        assert steps == [0, 4, 8]
+        summary = json.loads((out / f"{mode}-r0" / "summary.json").read_text())
+        assert summary["random_arguments"] == {"channel[0].downscale.scale": "uniform(0.5, 1) per batch",
+                                               "channel[1].jpeg.quality": "choice(50, 70, 90) per image"}
     assert "`channel[1].jpeg.quality` choice(50, 70, 90) per image" in (out / "report" / "report.md").read_text()
