@@ -78,7 +78,7 @@ def load_battery(name_or_path: str) -> tuple[list[BatteryEntry], list[str]]:
     if Path(name_or_path).is_file():
         config = load_config(name_or_path)
     elif name_or_path in builtin_batteries():
-        file = resources.files("nipkit").joinpath("batteries", f"{name_or_path}.yaml")
+        file = resources.files("nipkit").joinpath("batteries").joinpath(f"{name_or_path}.yaml")
         config = load_config(Path(str(file)))
     else:
         raise ConfigError(f"--battery {name_or_path!r}: unknown battery; built in: {', '.join(builtin_batteries())} "

@@ -1,15 +1,14 @@
 """A finished F and F+N run whose channel draws its arguments at random, killed once and resumed."""
 from __future__ import annotations
 
-import json
-import signal
 import subprocess
 
 import pytest
 import yaml
 
 from random_run import RANDOM
-from support import nipkit_executable, wait_for
+from support import kill_at_checkpoint, nipkit_executable
+
 
 @pytest.fixture(scope="session")
 def resumed_random_run(tmp_path_factory, demo_data):
@@ -17,13 +16,7 @@ def resumed_random_run(tmp_path_factory, demo_data):
     tmp = tmp_path_factory.mktemp("random_run")
     path, out = tmp / "random.yaml", tmp / "runs"
     path.write_text(yaml.safe_dump(RANDOM, sort_keys=False))
-    process = subprocess.Popen([nipkit_executable(), "run", str(path), "--out", str(out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    state = out / "fan-r0" / "checkpoint" / "state.json"
-    # state.json may vanish or be half-read while a checkpoint is swapped: wait_for retries
-    wait_for(lambda: json.loads(state.read_text())["step"] >= 4, process, "a checkpoint at step 4", poll_s=0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_at_checkpoint(["run", path, "--out", out], out / "fan-r0" / "checkpoint" / "state.json", 4)
     assert not (out / "fan-r0" / "summary.json").exists()
     resumed = subprocess.run([nipkit_executable(), "run", str(path), "--out", str(out), "--resume"],
                              capture_output=True, text=True)

@@ -15,7 +15,11 @@ import nipkit
 from nipkit.cli.main import main
 from nipkit.evaluation.battery import load_battery
 from nipkit.layers.channel_step import run_real
+from nipkit.layers.avif import AVIF
+from nipkit.layers.downscale import Downscale
 from nipkit.layers.pillow_resize import PillowResize
+from nipkit.layers.webp import WebP
+from nipkit.testing import check_component
 from support import run_nipkit
 
 FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
@@ -127,3 +131,14 @@ def test_a_run_folder_without_models_is_refused(tiny_run, tmp_path, capsys):
         main(["evaluate", str(broken), "--channel", "{jpeg: {quality: 70}}", "--out", str(tmp_path / "rob")])
     lines = capsys.readouterr().err.strip().splitlines()
     assert exit_code.value.code == 2 and len(lines) == 1 and "no nip.keras, fan.keras" in lines[0], lines
+
+
+@pytest.mark.parametrize("layer", [PillowResize(0.75, "lanczos"), Downscale(scale=0.6, method="bicubic")])
+def test_resizing_steps_pass_check_component(layer):
+    check_component(layer, (21, 30, 3))
+
+
+def test_webp_and_avif_round_trip_their_config():
+    for layer in (WebP(quality=80), AVIF(quality=50)):
+        again = type(layer).from_config(json.loads(json.dumps(layer.get_config())))
+        assert again.quality == layer.quality and again.REAL_ONLY

@@ -50,15 +50,15 @@ def test_resumed_batches_draw_what_an_uninterrupted_run_draws(tmp_path, demo_dat
     assert all(np.array_equal(exp.validation_draws(0, 2)[k], exp.validation_draws(0, 2)[k]) for k in exp.validation_draws(0, 2))
 
 
-@pytest.mark.parametrize("path, value, message", [
-    (("channel", 1, "jpeg", "quality"), {"uniform": [95, 50]}, "channel[1].jpeg.quality: uniform range has low 95 > high 50"),
-    (("channel", 1, "jpeg", "quality"), {"uniform": [50, 120]}, "channel[1].jpeg.quality: 'jpeg': DifferentiableJPEG: quality must be an integer from 1 to 100; got 120"),
-    (("channel", 1, "jpeg", "quality"), {"choice": [0, 50]}, "channel[1].jpeg.quality: 'jpeg': DifferentiableJPEG: quality must be an integer from 1 to 100; got 0"),
-    (("channel", 0, "downscale", "scale"), {"uniform": [0.0, 1.0]}, "channel[0].downscale.scale: 'downscale': Downscale: scale must be a number in (0, 1]; got 0.0"),
-    (("channel", 0, "downscale", "scale"), {"uniform": [0.5, 1.5]}, "channel[0].downscale.scale: 'downscale': Downscale: scale must be a number in (0, 1]; got 1.5"),
-    (("manipulations", 1, "gaussian", "sigma"), {"choice": [1, 2]}, "manipulations[1].gaussian.sigma: Gaussian cannot draw 'sigma'"),
+@pytest.mark.parametrize("path, value, where, message", [
+    (("channel", 1, "jpeg", "quality"), {"uniform": [95, 50]}, "channel[1].jpeg.quality", "uniform range has low 95 > high 50"),
+    (("channel", 1, "jpeg", "quality"), {"uniform": [50, 120]}, "channel[1].jpeg.quality", "quality must be an integer from 1 to 100; got 120"),
+    (("channel", 1, "jpeg", "quality"), {"choice": [0, 50]}, "channel[1].jpeg.quality", "DifferentiableJPEG: quality must be an integer from 1 to 100; got 0"),
+    (("channel", 0, "downscale", "scale"), {"uniform": [0.0, 1.0]}, "channel[0].downscale.scale", "Downscale: scale must be a number in (0, 1]; got 0.0"),
+    (("channel", 0, "downscale", "scale"), {"uniform": [0.5, 1.5]}, "channel[0].downscale.scale", "Downscale: scale must be a number in (0, 1]; got 1.5"),
+    (("manipulations", 1, "gaussian", "sigma"), {"choice": [1, 2]}, "manipulations[1].gaussian.sigma", "Gaussian cannot draw 'sigma'"),
 ])
-def test_bad_distributions_are_one_located_line(tmp_path, capsys, path, value, message):
+def test_bad_distributions_are_one_located_line(tmp_path, capsys, path, value, where, message):
     config = json.loads(json.dumps(RANDOM))
     node = config
     for part in path[:-1]:
@@ -70,7 +70,7 @@ def test_bad_distributions_are_one_located_line(tmp_path, capsys, path, value, m
     lines = stderr.strip().splitlines()
     assert exit_code.value.code == 2
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], stderr
-    assert re.search(r"random\.yaml:\d+: ", lines[0])
+    assert re.search(rf"random\.yaml:\d+: {re.escape(where)}: ", lines[0])
 
 
 def test_killed_random_run_resumes_and_states_its_distributions(resumed_random_run):
