@@ -83,3 +83,14 @@ def test_killed_random_run_resumes_and_states_its_distributions(resumed_random_r
         assert summary["random_arguments"] == {"channel[0].downscale.scale": "uniform(0.5, 1) per batch",
                                                "channel[1].jpeg.quality": "choice(50, 70, 90) per image"}
     assert "`channel[1].jpeg.quality` choice(50, 70, 90) per image" in (out / "report" / "report.md").read_text()
+
+
+def test_manipulations_take_drawn_values_per_image():
+    from nipkit.layers.awgn import AWGN
+    from nipkit.layers.gamma import Gamma
+
+    images = np.full((2, 8, 8, 3), 0.25, "float32")
+    out = np.asarray(Gamma(gamma=0.8)(images, gamma=np.array([0.5, 2.0], "float32")))
+    np.testing.assert_allclose(out[:, 0, 0, 0], [0.5, 0.0625], rtol=1e-6)
+    noisy = np.asarray(AWGN(sigma=0.02, seed=1, clip=False)(images, sigma=np.array([0.0, 0.1], "float32")))
+    assert np.abs(noisy[0] - 0.25).max() == 0 and 0.05 < (noisy[1] - 0.25).std() < 0.2
