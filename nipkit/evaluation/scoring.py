@@ -8,7 +8,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -68,17 +68,15 @@ class ChannelScorer:
     def developed(self, batch: dict) -> tf.Tensor:
         return self.develop(tf.constant(self.nip_input(batch["raw"], batch["rgb"])))
 
-    def real_probs(self, rgb: tf.Tensor, draws: dict | None = None, channel: list | None = None) -> np.ndarray:
-        """FAN probabilities after the real channel; records what each step ran as.
+    def real_probs(self, images, draws: dict | None = None, channel: list | None = None) -> np.ndarray:
+        """FAN probabilities of manipulated branches after a real channel; records what each step ran as.
 
         Args:
-            rgb: developed photos.
+            images: the manipulated branches (`self.manipulate`).
             draws: their random arguments (see `JointModel.arguments_of`).
             channel: other steps to run instead of the joint model's channel (their
                 draws are not given); each runs as its real counterpart where it has one.
         """
-        draws = draws or {}
-        images = self.manipulate(rgb, draws)
         ran = []
         steps = self.joint.channel if channel is None else channel
         for i, layer in enumerate(steps):
@@ -95,18 +93,32 @@ class ChannelScorer:
             real: through the real channel (each step that offers a counterpart runs as it).
             channel: through these steps instead of the joint model's channel (real).
         """
-        probs, labels, images = [], [], []
+        if real or channel is not None:
+            return self.classifications([channel])[0]
+        return self._classify_batches(lambda rgb, draws: [self.classify(rgb, draws).numpy()], 1)[0]
+
+    def classifications(self, channels: Sequence[list | None]) -> list[dict]:
+        """`classification` through each real channel (None: the joint model's), developing
+        and manipulating every validation batch once for all of them."""
+        def through_each(rgb, draws):
+            manipulated = self.manipulate(rgb, draws)
+            return [self.real_probs(manipulated, draws, channel) for channel in channels]
+
+        return self._classify_batches(through_each, len(channels))
+
+    def _classify_batches(self, probabilities: Callable, count: int) -> list[dict]:
+        """Runs `probabilities(rgb, draws) -> [probs per channel]` over the validation batches."""
+        probs: list[list] = [[] for _ in range(count)]
+        labels, images = [], []
         n = self.joint.n_classes
         for index, batch in enumerate(batches(self.accuracy_set, EVAL_BATCH)):
-            rgb = self.developed(batch)
             draws = {k: tf.constant(v) for k, v in self.draws(index, len(batch["raw"])).items()}
-            if real or channel is not None:
-                probs.append(self.real_probs(rgb, draws, channel))
-            else:
-                probs.append(self.classify(rgb, draws).numpy())
+            for found, batch_probs in zip(probs, probabilities(self.developed(batch), draws)):
+                found.append(batch_probs)
             labels.append(np.repeat(np.arange(n), len(batch["raw"])))
             images.append(np.tile(batch["image"], n))
-        return dict(zip(("probs", "labels", "images"), map(np.concatenate, (probs, labels, images))))
+        shared = {"labels": np.concatenate(labels), "images": np.concatenate(images)}
+        return [{"probs": np.concatenate(found), **shared} for found in probs]
 
     def scores(self, result: dict) -> dict:
         """Accuracy, confusion matrix and image-level accuracy of a classification."""

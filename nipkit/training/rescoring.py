@@ -19,7 +19,9 @@ from nipkit.errors import DataError
 from nipkit.evaluation.battery import BatteryEntry, resizes
 from nipkit.evaluation.confidence import wilson_interval
 from nipkit.evaluation.report import find_runs
+from nipkit.evaluation.scoring import describe_steps
 from nipkit.evaluation.summary import RunSummary, decision_counts
+from nipkit.layers.channel_step import ITSELF, REFERENCE, has_reference
 from nipkit.training.experiment import Experiment, step_model_name
 
 __all__ = ["MODELS", "load_finished_run", "rescore_run", "rescore_runs"]
@@ -53,18 +55,16 @@ def rescore_run(folder: Path, entries: Sequence[BatteryEntry], echo: Callable[[s
     exp, summary = load_finished_run(folder)
     scorer = exp.scorer()
     kept = [step for step in exp.channel if resizes(step)]
+    channels = [None if e.steps is None else e.steps if any(resizes(s) for s in e.steps) else kept + e.steps
+                for e in entries]
     rows = []
-    for entry in entries:
-        if entry.steps is None:
-            steps = None
-        else:
-            steps = entry.steps if any(resizes(s) for s in entry.steps) else kept + entry.steps
-        result = scorer.classification(real=True) if steps is None else scorer.classification(channel=steps)
+    for entry, channel, result in zip(entries, channels, scorer.classifications(channels)):
         scores = scorer.scores(result)
         correct, total = decision_counts(scores["confusion"])
         rows.append({"name": entry.name, "accuracy": scores["accuracy"],
                      "interval": list(wilson_interval(correct, total)), "image_accuracy": scores["image_accuracy"],
-                     "ran": [f"{s.step} as {s.ran_as}" for s in scorer.real_steps],
+                     "ran": [f"{describe_steps([s])} as {REFERENCE if has_reference(s) else ITSELF}"
+                             for s in (exp.channel if channel is None else channel)],
                      "quality": entry.value("quality"), "scale": entry.value("scale"),
                      "quality_family": entry.family("quality"), "scale_family": entry.family("scale")})
         if echo:
