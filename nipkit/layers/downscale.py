@@ -98,5 +98,7 @@ class Downscale(keras.layers.Layer):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(factor=self.factor, method=self.method, scale=self.scale)
+        config.update(factor=self.factor, method=self.method)
+        if self.scale is not None:  # kept out otherwise, so a factor's description stays as it was
+            config.update(scale=self.scale)
         return config
