@@ -18,6 +18,9 @@ BUILT_INS = [
     ("median", "nipkit.layers.median:Median", ["manipulations"]),
     ("gamma", "nipkit.layers.gamma:Gamma", ["manipulations"]),
     ("downscale", "nipkit.layers.downscale:Downscale", ["channel"]),
+    ("pillow_resize", "nipkit.layers.pillow_resize:PillowResize", ["channel"]),
+    ("webp", "nipkit.layers.webp:WebP", ["channel"]),
+    ("avif", "nipkit.layers.avif:AVIF", ["channel"]),
     ("constrained_conv2d", "nipkit.layers.constrained_conv2d:ConstrainedConv2D", ["blocks"]),
     ("depth_to_space", "nipkit.layers.depth_to_space:DepthToSpace", ["blocks"]),
     ("clip_unit", "nipkit.layers.clip_unit:ClipUnit", ["blocks"]),
@@ -43,6 +46,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["nipkit", "nipkit.*"]),
     include_package_data=True,
+    package_data={"nipkit": ["batteries/*.yaml"]},
     install_requires=[
         "keras>=3.3",
         "tensorflow>=2.16",

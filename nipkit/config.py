@@ -289,12 +289,20 @@ class Config:
         except NipkitError as exc:
             raise self._locate(path, exc) from exc
 
-    def build(self, path: ConfigPath, registry: Registry, drop: Iterable[str] = (), **defaults: Any) -> Any:
-        """Builds the component at `path`; errors carry the spec's location."""
+    def build(self, path: ConfigPath, registry: Registry, drop: Iterable[str] = (),
+              values: Mapping[str, Any] | None = None, **defaults: Any) -> Any:
+        """Builds the component at `path`; errors carry the spec's location.
+
+        `values` replace parameters of the spec (e.g. a random argument's stand-in).
+        """
         if self.get(path) is None:
             raise self.error(path, f"is required (a {registry.kind[:-1]} spec)")
         try:
-            return registry.build(self.spec(path, drop), **defaults)
+            spec = self.spec(path, drop)
+            if values:
+                name, params = parse_spec(spec)
+                spec = {"type": name, **params, **values}
+            return registry.build(spec, **defaults)
         except NipkitError as exc:
             raise self._locate(path, exc) from exc
 

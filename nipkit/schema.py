@@ -8,7 +8,8 @@ from __future__ import annotations
 from nipkit import registry
 from nipkit.config import Config
 from nipkit.errors import ConfigError
-from nipkit.layers.channel_step import STEP_SPEC_OPTIONS, check_trainable, trains_in
+from nipkit.layers.channel_step import check_trainable, trains_in
+from nipkit.random_config import build_step, random_arguments
 from nipkit.options import CODEC_MODES, MODES, CommonOptions, JointTrainingOptions, NipTrainingOptions, parse_options
 from nipkit.resources import check_memory
 from nipkit.role_check import check_roles
@@ -58,10 +59,13 @@ def _check_layer_list(config: Config, key: str, required: bool) -> None:
         return
     if not isinstance(items, list) or (required and not items):
         raise config.error((key,), "must be a non-empty list of layer specs" if required else "must be a list of layer specs")
-    drop = STEP_SPEC_OPTIONS if key == "channel" else ()
     for i in range(len(items)):
-        # Layers are cheap to construct, so values (e.g. `quality: 0`) are checked too.
-        config.build((key, i), registry.layers, drop=drop)
+        # Layers are cheap to construct, so values (e.g. `quality: 0`) are checked too,
+        # random ones at every end of their distribution.
+        random_arguments(config, key, i)
+        if getattr(build_step(config, key, i), "REAL_ONLY", False):
+            raise config.error(config.name_path((key, i)), "has no differentiable model: it runs only as a real "
+                               "channel step (`nipkit evaluate --channel ...`); train through `jpeg` instead")
         if key == "channel":
             _check_step_options(config, i)
 

@@ -66,8 +66,8 @@ def check_shapes(config: Config) -> None:
     # Imported here: nipkit.schema imports this module (and stays free of TensorFlow).
     import keras
 
-    from nipkit.layers.channel_step import STEP_SPEC_OPTIONS
     from nipkit.options import JointTrainingOptions, parse_options
+    from nipkit.random_config import build_step
     from nipkit.schema import NIP_SPEC_OPTIONS, check_manipulation_names, config_kind
 
     if config_kind(config) != "experiment":
@@ -88,7 +88,7 @@ def check_shapes(config: Config) -> None:
 
     for i in range(len(classes) - 1):
         path = ("manipulations", i)
-        out = _apply(config, path, config.build(path, registry.layers), rgb, "the NIP's photos")
+        out = _apply(config, path, build_step(config, *path), rgb, "the NIP's photos")
         if tuple(out.shape) != tuple(rgb.shape):
             raise config.error(
                 config.name_path(path),
@@ -99,7 +99,7 @@ def check_shapes(config: Config) -> None:
     images, source = rgb, "the manipulated photos"
     for i in range(len(config.get(("channel",)) or [])):
         path = ("channel", i)
-        images = _apply(config, path, config.build(path, registry.layers, drop=STEP_SPEC_OPTIONS), images, source)
+        images = _apply(config, path, build_step(config, *path), images, source)
         if images.shape[-1] != 3 or 0 in images.shape[1:3]:
             raise config.error(
                 config.name_path(path),

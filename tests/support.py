@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # A wall-clock limit only against hangs: far above what any step of a test takes on a
@@ -68,3 +68,17 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen, what: str
             raise AssertionError(f"the process ended (exit {process.returncode}) before {what}: {tail!r}")
         assert time.monotonic() < hang_guard, f"no {what} after {HANG_GUARD_S} s: the process hangs"
         time.sleep(poll_s)
+
+
+def kill_at_checkpoint(args: Sequence[str], state: Path, step: int) -> None:
+    """Starts `nipkit ARGS...`, waits for a checkpoint at `step` or later in `state`
+    (a run's checkpoint/state.json), then kills the process (SIGKILL, as a crash would)."""
+    import json
+    import signal
+
+    process = subprocess.Popen([nipkit_executable(), *map(str, args)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # state.json may vanish or be half-read while a checkpoint is swapped: wait_for retries
+    wait_for(lambda: json.loads(state.read_text())["step"] >= step, process, f"a checkpoint at step {step}", poll_s=0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()

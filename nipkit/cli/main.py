@@ -27,6 +27,7 @@ COMMANDS = {
     "run": "run",
     "jpeg-check": "jpeg_check",
     "codec-check": "codec_check",
+    "evaluate": "evaluate",
 }
 
 # Commands that never need TensorFlow; they start without importing it.

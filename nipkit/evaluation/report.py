@@ -224,7 +224,9 @@ def _group_table(group: Group) -> list[str]:
                      f"{values.min():.{decimals}f}", f"{values.max():.{decimals}f}"])
     for heading, real in INTERVALS.values():
         rows.append([heading, _percent_range(group.interval(real)), "", ""])
-    return [f"### {group.label} (n = {len(group.runs)})", ""] + _table(["metric", "mean ± std", "min", "max"], rows)
+    drawn = group.runs[0].summary.random_arguments
+    note = ["Random arguments: " + "; ".join(f"`{k}` {v}" for k, v in drawn.items()), ""] if drawn else []
+    return [f"### {group.label} (n = {len(group.runs)})", ""] + note + _table(["metric", "mean ± std", "min", "max"], rows)
 
 
 def _comparison(groups: Sequence[Group]) -> list[str]:

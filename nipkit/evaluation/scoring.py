@@ -8,7 +8,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -51,59 +51,98 @@ class ChannelScorer:
         fidelity_set: patches {"raw", "rgb"} for NIP fidelity.
         nip_input: (raw, rgb) -> what the NIP develops (the RGB target for ONet).
         compile: wraps a function into a compiled one (e.g. `tf.function`).
+        draws: (batch number, photos) -> the random arguments of that validation batch
+            (fixed draws, see `nipkit.random_values`), or None when nothing is random.
     """
 
     def __init__(self, joint, accuracy_set: dict, fidelity_set: dict,
-                 nip_input: Callable, compile: Callable = tf.function) -> None:
+                 nip_input: Callable, compile: Callable = tf.function, draws: Callable | None = None) -> None:
         self.joint, self.accuracy_set, self.fidelity_set, self.nip_input = joint, accuracy_set, fidelity_set, nip_input
+        self.draws = draws or (lambda batch, photos: {})
         self.develop = compile(lambda x: tf.cast(joint.develop(x), tf.float32))
         self.codes = any(hasattr(step, "last_bpp") for step in joint.channel)  # a step reports its rate
         self.classify = compile(self._classify_and_rate)
-        self.manipulate = compile(lambda rgb: joint.manipulate(rgb))
+        self.manipulate = compile(lambda rgb, draws: joint.manipulate(rgb, draws))
         self.fan = compile(lambda x: tf.cast(joint.fan(x), tf.float32))
         self.real_steps: list[StepRun] = []
 
-    def _classify_and_rate(self, rgb):
+    def _classify_and_rate(self, rgb, draws):
         """FAN probabilities through the differentiable channel, and the channel's rate (0 if none)."""
-        probs = tf.cast(self.joint.classify(rgb), tf.float32)
+        probs = tf.cast(self.joint.classify(rgb, draws=draws), tf.float32)
         rate = channel_rate(self.joint.channel)
         return probs, tf.zeros(()) if rate is None else tf.cast(rate, tf.float32)
 
     def developed(self, batch: dict) -> tf.Tensor:
         return self.develop(tf.constant(self.nip_input(batch["raw"], batch["rgb"])))
 
-    def real_probs(self, rgb: tf.Tensor) -> np.ndarray:
-        """FAN probabilities after the real channel; records what each step ran as."""
-        images = self.manipulate(rgb)
+    def real_probs(self, images, draws: dict | None = None, channel: list | None = None) -> np.ndarray:
+        """FAN probabilities of manipulated branches after a real channel; records what each step ran as.
+
+        Args:
+            images: the manipulated branches (`self.manipulate`).
+            draws: their random arguments (see `JointModel.arguments_of`).
+            channel: other steps to run instead of the joint model's channel (their
+                draws are not given); each runs as its real counterpart where it has one.
+        """
         ran = []
-        for layer in self.joint.channel:
-            images, how = run_real(layer, images)
+        steps = self.joint.channel if channel is None else channel
+        for i, layer in enumerate(steps):
+            arguments = self.joint.arguments_of(draws, "channel", i) if channel is None else {}
+            images, how = run_real(layer, images, arguments)
             ran.append(StepRun(describe_steps([layer]), how))
         self.real_steps = ran
         return self.fan(tf.constant(images)).numpy()
 
-    def classification(self, real: bool = False) -> dict:
+    def classification(self, real: bool = False, channel: list | None = None) -> dict:
         """Probabilities, labels and source images of every validation branch, and the
-        channel's mean rate ("bpp": estimated, or measured from bytes with `real`; None
-        when no step codes)."""
-        probs, labels, images, rates = [], [], [], []
+        channel's mean rate ("bpp": estimated, or measured from bytes through a real
+        channel; None when no step codes).
+
+        Args:
+            real: through the real channel (each step that offers a counterpart runs as it).
+            channel: through these steps instead of the joint model's channel (real).
+        """
+        if real or channel is not None:
+            return self.classifications([channel])[0]
+        def through_differentiable(rgb, draws):
+            probs, rate = self.classify(rgb, draws)
+            return [(probs.numpy(), float(rate))]
+
+        return self._classify_batches(through_differentiable, 1)[0]
+
+    def classifications(self, channels: Sequence[list | None]) -> list[dict]:
+        """`classification` through each real channel (None: the joint model's), developing
+        and manipulating every validation batch once for all of them."""
+        def through_each(rgb, draws):
+            manipulated = self.manipulate(rgb, draws)
+            return [(self.real_probs(manipulated, draws, channel),
+                     channel_rate(self.joint.channel if channel is None else channel, real=True))
+                    for channel in channels]
+
+        return self._classify_batches(through_each, len(channels))
+
+    def _classify_batches(self, probabilities: Callable, count: int) -> list[dict]:
+        """Runs `probabilities(rgb, draws) -> [(probs, rate) per channel]` over the validation batches."""
+        probs: list[list] = [[] for _ in range(count)]
+        rates: list[list] = [[] for _ in range(count)]
+        labels, images = [], []
         n = self.joint.n_classes
-        for batch in batches(self.accuracy_set, EVAL_BATCH):
-            rgb = self.developed(batch)
-            if real:
-                probs.append(self.real_probs(rgb))
-                rate = channel_rate(self.joint.channel, real=True)
-            else:
-                batch_probs, rate = self.classify(rgb)
-                probs.append(batch_probs.numpy())
-            rates.append(float(rate) if rate is not None else None)
+        for index, batch in enumerate(batches(self.accuracy_set, EVAL_BATCH)):
+            draws = {k: tf.constant(v) for k, v in self.draws(index, len(batch["raw"])).items()}
+            for found, rated, (batch_probs, rate) in zip(probs, rates, probabilities(self.developed(batch), draws)):
+                found.append(batch_probs)
+                rated.append((float(rate), len(batch_probs)) if rate is not None else None)
             labels.append(np.repeat(np.arange(n), len(batch["raw"])))
             images.append(np.tile(batch["image"], n))
-        result: dict = dict(zip(("probs", "labels", "images"), map(np.concatenate, (probs, labels, images))))
-        weights = [len(p) for p in probs]
-        known = [(r, w) for r, w in zip(rates, weights) if r is not None]
-        result["bpp"] = float(np.average([r for r, _ in known], weights=[w for _, w in known])) if self.codes and known else None
-        return result
+        shared = {"labels": np.concatenate(labels), "images": np.concatenate(images)}
+        return [{"probs": np.concatenate(found), **shared, "bpp": self._mean_rate(rated)} for found, rated in zip(probs, rates)]
+
+    def _mean_rate(self, rated: list) -> float | None:
+        """The patch-weighted mean of the batches' rates; None when no step codes."""
+        known = [r for r in rated if r is not None]
+        if not self.codes or not known:
+            return None
+        return float(np.average([r for r, _ in known], weights=[w for _, w in known]))
 
     def scores(self, result: dict) -> dict:
         """Accuracy, confusion matrix and image-level accuracy of a classification."""
@@ -128,6 +167,6 @@ class ChannelScorer:
     def examples(self) -> dict:
         """One patch through every branch, before and after the channel, and its target."""
         first = {k: v[:1] for k, v in self.accuracy_set.items()}
-        manipulated = np.asarray(self.manipulate(self.developed(first)))
+        manipulated = np.asarray(self.manipulate(self.developed(first), {}))
         return {"manipulated": manipulated, "channel": np.asarray(self.joint.transmit(manipulated)),
                 "target": first["rgb"][0]}

@@ -28,6 +28,7 @@ class AWGN(keras.layers.Layer):
     Call arguments:
         inputs: (batch, height, width, channels) images in [0, 1].
         training: ignored; the noise is always added.
+        sigma: optional per-image standard deviations, a (batch,) tensor (drawn values).
 
     Example:
         >>> import numpy as np
@@ -50,8 +51,12 @@ class AWGN(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs, training=None):
-        noise = keras.random.normal(ops.shape(inputs), stddev=self.sigma, dtype=inputs.dtype, seed=self.seed_generator)
+    # Arguments a config may draw at random (see `nipkit.random_values`), given to `call` per image.
+    RANDOM_ARGUMENTS = {"sigma": "image"}
+
+    def call(self, inputs, training=None, sigma=None):
+        stddev = self.sigma if sigma is None else ops.reshape(ops.cast(sigma, inputs.dtype), (-1, 1, 1, 1))
+        noise = stddev * keras.random.normal(ops.shape(inputs), dtype=inputs.dtype, seed=self.seed_generator)
         noisy = inputs + noise
         return ops.clip(noisy, 0.0, 1.0) if self.clip else noisy
 

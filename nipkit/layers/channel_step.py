@@ -11,7 +11,9 @@ that it may:
 - offer a real, non-differentiable counterpart: a method `reference(images)` taking and
   returning a numpy batch. The real-channel evaluation runs each step as its
   counterpart where it has one (DifferentiableJPEG's is libjpeg, a LearnedCodec's its
-  bitstream), and as itself otherwise.
+  bitstream), and as itself otherwise. Where a config draws a step's arguments at
+  random, the drawn values are given to `reference` as keyword arguments too (e.g.
+  `reference(images, quality=q)`).
 - report its rate, if it codes images: `last_bpp`, the mean bits per pixel of its last
   forward pass (a scalar tensor: the estimate that training and the differentiable-channel
   evaluation report as `bpp_estimate`), and `last_stream_bpp`, that of its last
@@ -44,13 +46,17 @@ def has_reference(step: keras.layers.Layer) -> bool:
     return callable(getattr(step, "reference", None))
 
 
-def run_real(step: keras.layers.Layer, images: Any) -> tuple[np.ndarray, str]:
-    """Runs one step for the real channel: (its output as numpy, REFERENCE or ITSELF)."""
+def run_real(step: keras.layers.Layer, images: Any, arguments: dict | None = None) -> tuple[np.ndarray, str]:
+    """Runs one step for the real channel: (its output as numpy, REFERENCE or ITSELF).
+
+    `arguments` are drawn call arguments (e.g. a per-image `quality`), given to either.
+    """
     import keras  # here, so that nipkit.schema (which reads this module's options) stays free of TensorFlow
 
+    arguments = {k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in (arguments or {}).items()}
     if has_reference(step):
-        return np.asarray(step.reference(np.asarray(images, "float32")), "float32"), REFERENCE
-    return np.asarray(keras.ops.convert_to_numpy(step(images)), "float32"), ITSELF
+        return np.asarray(step.reference(np.asarray(images, "float32"), **arguments), "float32"), REFERENCE
+    return np.asarray(keras.ops.convert_to_numpy(step(images, **arguments)), "float32"), ITSELF
 
 
 def check_trainable(value: Any, modes: Sequence[str]) -> bool:

@@ -24,6 +24,7 @@ class Gamma(keras.layers.Layer):
 
     Call arguments:
         inputs: (batch, height, width, channels) images; values are clipped to [0, 1].
+        gamma: optional per-image exponents, a (batch,) tensor (drawn values).
 
     Example:
         >>> import numpy as np
@@ -41,13 +42,17 @@ class Gamma(keras.layers.Layer):
         self.gamma = float(gamma)
         self.eps = float(eps)
 
-    def call(self, inputs):
+    # Arguments a config may draw at random (see `nipkit.random_values`), given to `call` per image.
+    RANDOM_ARGUMENTS = {"gamma": "image"}
+
+    def call(self, inputs, gamma=None):
         x = ops.clip(inputs, 0.0, 1.0)
-        exact = ops.power(x, self.gamma)
+        exponent = self.gamma if gamma is None else ops.reshape(ops.cast(gamma, x.dtype), (-1, 1, 1, 1))
+        exact = ops.power(x, exponent)
         # A surrogate equal to x**gamma above eps and linear below it; its gradient is used,
         # the exact value is kept through stop_gradient.
-        slope = self.gamma * self.eps ** (self.gamma - 1.0)
-        surrogate = ops.power(ops.maximum(x, self.eps), self.gamma) + slope * ops.minimum(x - self.eps, 0.0)
+        slope = exponent * ops.power(ops.cast(self.eps, x.dtype), exponent - 1.0)
+        surrogate = ops.power(ops.maximum(x, self.eps), exponent) + slope * ops.minimum(x - self.eps, 0.0)
         return surrogate + ops.stop_gradient(exact - surrogate)
 
     def compute_output_shape(self, input_shape):

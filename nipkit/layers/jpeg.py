@@ -89,6 +89,9 @@ class DifferentiableJPEG(keras.layers.Layer):
         (2, 37, 53, 3)
     """
 
+    # Arguments a config may draw at random (see `nipkit.random_values`), given to `call` per image.
+    RANDOM_ARGUMENTS = {"quality": "image"}
+
     def __init__(
         self,
         quality: int = 50,
@@ -125,11 +128,15 @@ class DifferentiableJPEG(keras.layers.Layer):
         outputs = codec(ops.cast(inputs, "float32"), luma, chroma, self.subsampling)
         return ops.cast(outputs, self.compute_dtype)
 
-    def reference(self, images):
-        """The real counterpart (channel-step contract): libjpeg through Pillow, numpy in and out."""
+    def reference(self, images, quality=None):
+        """The real counterpart (channel-step contract): libjpeg through Pillow, numpy in and out.
+
+        `quality`, when given, is one value per image (rounded to the nearest integer).
+        """
         from nipkit.evaluation.libjpeg import roundtrip
 
-        return roundtrip(images, int(self.quality), self.subsampling)
+        qualities = int(self.quality) if quality is None else np.rint(np.asarray(quality, "float64")).astype(int)
+        return roundtrip(images, qualities, self.subsampling)
 
     def compute_output_shape(self, input_shape):
         if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):

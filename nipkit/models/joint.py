@@ -1,7 +1,7 @@
 """JointModel: NIP → one branch per class → distribution channel → FAN."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import keras
 
@@ -66,25 +66,41 @@ class JointModel(keras.Model):
         """The NIP's RGB photos."""
         return self.nip(raw, training=training)
 
-    def manipulate(self, rgb):
+    @staticmethod
+    def arguments_of(draws: Mapping | None, place: str, index: int) -> dict:
+        """The call arguments of layer `place[index]` from a batch's random draws.
+
+        `draws` maps `place.index.argument` to (B,) values for a manipulation and (B, C)
+        values (photo, class branch) for a channel step (see `nipkit.random_values`);
+        a channel step gets them class-major, (C·B,), like its images.
+        """
+        prefix = f"{place}.{index}."
+        arguments = {}
+        for key, value in (draws or {}).items():
+            if key.startswith(prefix):
+                value = keras.ops.reshape(keras.ops.transpose(value), (-1,)) if place == "channel" else value
+                arguments[key[len(prefix):]] = value
+        return arguments
+
+    def manipulate(self, rgb, draws: Mapping | None = None):
         """All branches stacked class-major along the batch axis: (C·B, h, w, 3)."""
-        branches = [rgb] + [m(rgb) for m in self.manipulations]
+        branches = [rgb] + [m(rgb, **self.arguments_of(draws, "manipulations", i)) for i, m in enumerate(self.manipulations)]
         return keras.ops.concatenate(branches, axis=0)
 
-    def transmit(self, images, training: bool = False):
-        """The distribution channel applied to a batch of photos (`training` reaches steps
-        that take it, e.g. a learned codec's quantisation surrogate)."""
-        for layer in self.channel:
-            images = layer(images, training=training)
+    def transmit(self, images, draws: Mapping | None = None, training: bool = False):
+        """The distribution channel applied to a batch of photos (`draws`: see `arguments_of`;
+        `training` reaches steps that take it, e.g. a learned codec's quantisation surrogate)."""
+        for i, layer in enumerate(self.channel):
+            images = layer(images, training=training, **self.arguments_of(draws, "channel", i))
         return images
 
     def labels(self, batch_size: int):
         """Class labels of the stacked branches for `batch_size` photos."""
         return keras.ops.repeat(keras.ops.arange(self.n_classes, dtype="int32"), batch_size)
 
-    def classify(self, rgb, training: bool = False):
-        """Class probabilities of every branch of already developed photos."""
-        return self.fan(self.transmit(self.manipulate(rgb), training=training), training=training)
+    def classify(self, rgb, training: bool = False, draws: Mapping | None = None):
+        """Class probabilities of every branch of already developed photos (`draws`: see `arguments_of`)."""
+        return self.fan(self.transmit(self.manipulate(rgb, draws), draws, training=training), training=training)
 
     def call(self, raw, training: bool = False):
         rgb = self.develop(raw, training=training)

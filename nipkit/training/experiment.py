@@ -25,13 +25,16 @@ from nipkit.config import Config
 from nipkit.data import Dataset, resolve_data
 from nipkit.data.patches import train_batches, validation_patches
 from nipkit.evaluation.scoring import ChannelScorer
-from nipkit.layers.channel_step import STEP_SPEC_OPTIONS, step_model, trains_in
+from nipkit.layers.channel_step import step_model, trains_in
 from nipkit.models.joint import JointModel
 from nipkit.evaluation.summary import RunSummary
+from nipkit.random_config import build_step, config_random_arguments
+from nipkit.random_values import VALIDATION
 from nipkit.options import RESUMABLE_CHANGES, JointTrainingOptions, parse_options, trains_nip
 from nipkit.schema import check_manipulation_names
 from nipkit.training.checkpoints import save_model_atomic
 from nipkit.training.digest import default_fan
+from nipkit.training.draws import with_draws
 from nipkit.training.nip import build_nip, check_patch_sizes, load_nip_weights
 from nipkit.training.run_folder import RunFolder
 from nipkit.training.run_loop import train_run
@@ -74,12 +77,13 @@ class Experiment:
         self.config, self.mode, self.runtime, self.dataset, self.options = config, mode, runtime, dataset, options
         self.seed, self.repeat = options.seed + repeat if seed is None else seed, repeat
         self.classes = check_manipulation_names(config)
+        self.random_arguments = config_random_arguments(config)
         steps = config.get(("channel",)) or []
         self.trainable_steps = [trains_in(config.spec_option(("channel", i), "trainable"), mode) for i in range(len(steps))]
         with runtime.build_scope():
             nip = build_nip(config, dataset)
-            manipulations = [config.build(("manipulations", i), registry.layers) for i in range(len(self.classes) - 1)]
-            channel = [config.build(("channel", i), registry.layers, drop=STEP_SPEC_OPTIONS) for i in range(len(steps))]
+            manipulations = [build_step(config, "manipulations", i) for i in range(len(self.classes) - 1)]
+            channel = [build_step(config, "channel", i) for i in range(len(steps))]
             fan = config.build(("fan",), registry.models, n_classes=len(self.classes))
             if getattr(fan, "n_classes", len(self.classes)) != len(self.classes):
                 raise config.error(("fan",), f"n_classes must be {len(self.classes)} (native + {len(manipulations)} manipulations)")
@@ -175,9 +179,16 @@ class Experiment:
     def batches(self, start_step: int = 0) -> Iterator:
         """The training batches from `start_step` on, distributed on the runtime."""
         options = self.options
-        return self.runtime.distribute(train_batches(
-            self.dataset, options.patch_size, options.batch_size, self.seed, start_step=start_step,
-            variance_rule=options.variance_rule))
+        batches = train_batches(self.dataset, options.patch_size, options.batch_size, self.seed,
+                                start_step=start_step, variance_rule=options.variance_rule)
+        if self.random_arguments:
+            batches = with_draws(batches, self.random_arguments, self.seed, start_step, options.batch_size,
+                                 len(self.classes))
+        return self.runtime.distribute(batches)
+
+    def validation_draws(self, batch: int, photos: int) -> dict:
+        """The random arguments of validation batch `batch` (fixed: the same in every run and repeat)."""
+        return self.random_arguments.draw(self.options.seed, batch, photos, len(self.classes), VALIDATION)
 
     # -- evaluation ------------------------------------------------------------------
     def scorer(self) -> ChannelScorer:
@@ -190,6 +201,7 @@ class Experiment:
                 validation_patches(self.dataset, size, options.validation_patches, seed, variance_rule=rule),
                 validation_patches(self.dataset, size, options.fidelity_patches, seed + 1, variance_rule=rule),
                 self.nip_input, self.runtime.compile,
+                draws=self.validation_draws if self.random_arguments else None,
             )
         return self._scorer
 

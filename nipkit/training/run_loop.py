@@ -25,6 +25,7 @@ from nipkit.evaluation.confidence import mean_of_last
 from nipkit.evaluation.summary import LAST_VALIDATIONS, SUMMARY_FILE, NipFidelity, RunSummary
 from nipkit.files import atomic_write
 from nipkit.options import JointTrainingOptions
+from nipkit.random_config import layer_names
 from nipkit.schema import NIP_SPEC_OPTIONS
 from nipkit.training.checkpoints import load_checkpoint, save_checkpoint
 from nipkit.training.digest import config_digest
@@ -119,6 +120,8 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
 
     say(f"run {run.path.name}: mode {MODE_LABELS[exp.mode]}, classes {', '.join(exp.classes)}, "
         f"channel {describe_steps(exp.channel)} [{exp.runtime.device}]")
+    for where, distribution in exp.random_arguments.describe(layer_names(exp.config)).items():
+        say(f"run {run.path.name}: {where} drawn from {distribution}")
     loop = TrainingLoop(run, steps=options.steps, validate_every=options.validate_every,
                         checkpoint_every=options.checkpoint_every, description=f"{run.path.name}",
                         show=("accuracy", "psnr"))
@@ -153,6 +156,7 @@ def _final_summary(run: RunFolder, exp: "Experiment", at_step: Callable, repeat:
         seconds=round(loop_state.elapsed, 2), patches=int(len(scorer.accuracy_set["raw"])),
         config_digest=config_digest(exp.config.data),
         accuracy_last_mean=mean_of_last(records, "accuracy", LAST_VALIDATIONS),
+        random_arguments=exp.random_arguments.describe(layer_names(exp.config)),
     )
     exp.save_models(run.path)
     atomic_write(run.path / "examples.npz", lambda tmp: np.savez_compressed(tmp, **scorer.examples()), keep_suffix=True)

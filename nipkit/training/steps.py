@@ -53,7 +53,8 @@ def joint_step(runtime: Runtime, experiment, mode: str) -> Callable:
 
     The first optimiser ("fan") minimises cross-entropy (+ λ·L2 with `fidelity_weight`)
     plus every added loss over `experiment.ce_variables(mode)`; in F+N without
-    `fidelity_weight` the second ("nip") minimises the NIP's L2 fidelity.
+    `fidelity_weight` the second ("nip") minimises the NIP's L2 fidelity. A batch may
+    carry a third element, the step's random draws (see `nipkit.training.draws`).
 
     Args:
         runtime: where the step runs.
@@ -65,10 +66,10 @@ def joint_step(runtime: Runtime, experiment, mode: str) -> Callable:
     ce_vars = experiment.ce_variables(mode)
     nip_vars = experiment.nip.trainable_variables
 
-    def replica_step(raw, rgb):
+    def replica_step(raw, rgb, draws=None):
         with tf.GradientTape(persistent=True) as tape:
             developed = tf.cast(joint.develop(experiment.nip_input(raw, rgb), training=trains_nip(mode)), tf.float32)
-            probs = tf.cast(joint.classify(developed, training=True), tf.float32)
+            probs = tf.cast(joint.classify(developed, training=True, draws=draws), tf.float32)
             labels = joint.labels(tf.shape(developed)[0])
             ce = tf.nn.compute_average_loss(
                 keras.losses.sparse_categorical_crossentropy(labels, probs), global_batch_size=n_classes * batch

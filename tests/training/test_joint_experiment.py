@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 
 import numpy as np
@@ -11,7 +10,7 @@ import yaml
 from PIL import Image
 
 from nipkit.evaluation.confidence import difference_interval, wilson_interval
-from support import nipkit_executable, wait_for
+from support import kill_at_checkpoint, nipkit_executable
 
 TINY = {
     "data": "demo",
@@ -140,13 +139,7 @@ def test_rerun_keeps_finished_runs(finished, nipkit_cli, tmp_path):
 def test_killed_run_resumes_without_gaps(tmp_path, demo_data):
     config = write_config(tmp_path, training__mode="joint", training__steps=40, training__validate_every=4)
     out = tmp_path / "runs"
-    process = subprocess.Popen([nipkit_executable(), "run", str(config), "--out", str(out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    state = out / "joint-r0" / "checkpoint" / "state.json"
-    # state.json may vanish or be half-read while a checkpoint is swapped: wait_for retries
-    wait_for(lambda: json.loads(state.read_text())["step"] >= 8, process, "a checkpoint at step 8", poll_s=0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_at_checkpoint(["run", config, "--out", out], out / "joint-r0" / "checkpoint" / "state.json", 8)
     assert not (out / "joint-r0" / "summary.json").exists()
 
     again = subprocess.run([nipkit_executable(), "run", str(config), "--out", str(out)], capture_output=True, text=True)

@@ -1,0 +1,96 @@
+"""Random arguments (`{uniform: [lo, hi]}`, `{choice: [...]}`): checked, drawn per seed, resumed exactly."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import yaml
+
+from nipkit.config import Config
+from nipkit.random_config import config_random_arguments
+from nipkit.random_values import VALIDATION
+from nipkit.cli.main import main
+from random_run import RANDOM
+
+def write(tmp_path, config=RANDOM, name="random.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def test_draws_depend_only_on_seed_step_and_stream():
+    arguments = config_random_arguments(Config(RANDOM, "random.yaml"))
+    first, again = arguments.draw(3, 5, 4, 3), arguments.draw(3, 5, 4, 3)
+    assert all((first[k] == again[k]).all() for k in first)
+    other_seed, other_step = arguments.draw(4, 5, 4, 3), arguments.draw(3, 6, 4, 3)
+    assert not (first["channel.1.quality"] == other_seed["channel.1.quality"]).all()
+    assert not (first["channel.1.quality"] == other_step["channel.1.quality"]).all()
+    assert not (first["channel.1.quality"] == arguments.draw(3, 5, 4, 3, VALIDATION)["channel.1.quality"]).all()
+    assert set(np.unique(first["channel.1.quality"])) <= {50, 70, 90}
+    # one scale per batch, inside the range
+    assert np.unique(first["channel.0.scale"]).size == 1 and 0.5 <= first["channel.0.scale"][0, 0] <= 1.0
+
+
+def test_resumed_batches_draw_what_an_uninterrupted_run_draws(tmp_path, demo_data):
+    from nipkit.training import Experiment
+
+    exp = Experiment.from_config(Config(json.loads(json.dumps(RANDOM)), "random.yaml"), mode="joint")
+    uninterrupted = exp.batches(0)
+    for _ in range(3):
+        expected = next(uninterrupted)
+    resumed = next(exp.batches(2))
+    for got, want in zip(resumed, expected):
+        if isinstance(want, dict):
+            assert all(np.array_equal(got[k].numpy(), want[k].numpy()) for k in want)
+        else:
+            assert np.array_equal(got.numpy(), want.numpy())
+    # validation draws are fixed: the same for every scorer
+    assert all(np.array_equal(exp.validation_draws(0, 2)[k], exp.validation_draws(0, 2)[k]) for k in exp.validation_draws(0, 2))
+
+
+@pytest.mark.parametrize("path, value, where, message", [
+    (("channel", 1, "jpeg", "quality"), {"uniform": [95, 50]}, "channel[1].jpeg.quality", "uniform range has low 95 > high 50"),
+    (("channel", 1, "jpeg", "quality"), {"uniform": [50, 120]}, "channel[1].jpeg.quality", "quality must be an integer from 1 to 100; got 120"),
+    (("channel", 1, "jpeg", "quality"), {"choice": [0, 50]}, "channel[1].jpeg.quality", "DifferentiableJPEG: quality must be an integer from 1 to 100; got 0"),
+    (("channel", 0, "downscale", "scale"), {"uniform": [0.0, 1.0]}, "channel[0].downscale.scale", "Downscale: scale must be a number in (0, 1]; got 0.0"),
+    (("channel", 0, "downscale", "scale"), {"uniform": [0.5, 1.5]}, "channel[0].downscale.scale", "Downscale: scale must be a number in (0, 1]; got 1.5"),
+    (("manipulations", 1, "gaussian", "sigma"), {"choice": [1, 2]}, "manipulations[1].gaussian.sigma", "Gaussian cannot draw 'sigma'"),
+])
+def test_bad_distributions_are_one_located_line(tmp_path, capsys, path, value, where, message):
+    config = json.loads(json.dumps(RANDOM))
+    node = config
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    with pytest.raises(SystemExit) as exit_code:
+        main(["validate", str(write(tmp_path, config))])
+    stderr = capsys.readouterr().err
+    lines = stderr.strip().splitlines()
+    assert exit_code.value.code == 2
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], stderr
+    assert re.search(rf"random\.yaml:\d+: {re.escape(where)}: ", lines[0])
+
+
+def test_killed_random_run_resumes_and_states_its_distributions(resumed_random_run):
+    out, printed = resumed_random_run
+    assert "resuming" in printed and "channel[1].jpeg.quality drawn from choice(50, 70, 90) per image" in printed
+    for mode in ("fan", "joint"):
+        steps = [json.loads(line)["step"] for line in (out / f"{mode}-r0" / "history.jsonl").read_text().splitlines()]
+        assert steps == [0, 4, 8]
+        summary = json.loads((out / f"{mode}-r0" / "summary.json").read_text())
+        assert summary["random_arguments"] == {"channel[0].downscale.scale": "uniform(0.5, 1) per batch",
+                                               "channel[1].jpeg.quality": "choice(50, 70, 90) per image"}
+    assert "`channel[1].jpeg.quality` choice(50, 70, 90) per image" in (out / "report" / "report.md").read_text()
+
+
+def test_manipulations_take_drawn_values_per_image():
+    from nipkit.layers.awgn import AWGN
+    from nipkit.layers.gamma import Gamma
+
+    images = np.full((2, 8, 8, 3), 0.25, "float32")
+    out = np.asarray(Gamma(gamma=0.8)(images, gamma=np.array([0.5, 2.0], "float32")))
+    np.testing.assert_allclose(out[:, 0, 0, 0], [0.5, 0.0625], rtol=1e-6)
+    noisy = np.asarray(AWGN(sigma=0.02, seed=1, clip=False)(images, sigma=np.array([0.0, 0.1], "float32")))
+    assert np.abs(noisy[0] - 0.25).max() == 0 and 0.05 < (noisy[1] - 0.25).std() < 0.2
