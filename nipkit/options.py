@@ -22,7 +22,7 @@ from nipkit.config import Config
 
 __all__ = [
     "MODES", "NipTrainingOptions", "JointTrainingOptions", "parse_options", "option_names", "options_dict",
-    "RESUMABLE_CHANGES",
+    "RESUMABLE_CHANGES", "RunResources",
 ]
 
 MODES = ("fan", "joint")
@@ -135,10 +135,10 @@ class JointTrainingOptions(CommonOptions):
         return [self.mode] if isinstance(self.mode, str) else list(self.mode)
 
 
-Options = TypeVar("Options", bound=CommonOptions)
+Options = TypeVar("Options")  # an options dataclass (fields made with `option`)
 
 
-def option_names(kind: type[CommonOptions]) -> list[str]:
+def option_names(kind: type) -> list[str]:
     """The keys a section of this kind may hold, in declaration order."""
     return [f.name for f in fields(kind)]
 
@@ -164,3 +164,12 @@ def parse_options(config: Config, kind: type[Options], section: str = "training"
                 raise config.error((section, spec.name), f"must be {spec.metadata['what']}, got {value!r}")
             given[spec.name] = tuple(value) if isinstance(value, list) else value
     return kind(**given)
+
+
+@dataclass(frozen=True)
+class RunResources:
+    """What each run of a sweep gets (the `resources:` section, read by `nipkit sweep`)."""
+
+    cpus: float = option(1, number_in(0, 1024), "a positive number up to 1024 (CPUs per run)")
+    gpus: float = option(0, number_in(0, 64, low_open=False), "a number from 0 to 64 (GPUs per run; fractions share one)")
+    retries: int = option(3, int_in(0, 100), "an integer from 0 to 100 (how often a run whose process died is retried)")

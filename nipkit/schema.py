@@ -9,7 +9,7 @@ from nipkit import registry
 from nipkit.config import Config
 from nipkit.errors import ConfigError
 from nipkit.layers.channel_step import STEP_SPEC_OPTIONS, check_trainable
-from nipkit.options import MODES, CommonOptions, JointTrainingOptions, NipTrainingOptions, parse_options
+from nipkit.options import MODES, CommonOptions, JointTrainingOptions, NipTrainingOptions, RunResources, parse_options
 from nipkit.resources import check_memory
 from nipkit.role_check import check_roles
 from nipkit.shape_check import check_shapes
@@ -21,7 +21,8 @@ NIP_TRAINING = NipTrainingOptions
 JOINT_TRAINING = JointTrainingOptions
 
 NIP_KEYS = ("data", "nip", "training", "output", "name")
-EXPERIMENT_KEYS = ("data", "nip", "pretrain", "manipulations", "channel", "fan", "training", "output", "name")
+EXPERIMENT_KEYS = ("data", "nip", "pretrain", "manipulations", "channel", "fan", "training", "output", "name",
+                   "sweep", "resources")  # sweep, resources: read by `nipkit sweep`
 NIP_SPEC_OPTIONS = ("weights",)  # read by nipkit, not passed to the NIP's constructor
 
 
@@ -92,6 +93,7 @@ def validate(config: Config) -> str:
         check_memory(config, parse_options(config, JointTrainingOptions), n_classes)
         if config.get(("pretrain",)) is not None:
             check_memory(config, parse_options(config, NipTrainingOptions, "pretrain"), section="pretrain")
+        parse_options(config, RunResources, "resources")
     else:
         check_memory(config, parse_options(config, NipTrainingOptions))
     output = config.get(("output",))

@@ -26,6 +26,7 @@ COMMANDS = {
     "report": "report",
     "run": "run",
     "jpeg-check": "jpeg_check",
+    "sweep": "sweep",
 }
 
 # Commands that never need TensorFlow; they start without importing it.

@@ -132,6 +132,8 @@ def run_experiment(
     """
     if config_kind(config) != "experiment":
         raise ConfigError(f"{config.source}: a NIP-training config (no manipulations); use `nipkit train nip`")
+    if config.get(("sweep",)) is not None:
+        raise config.error(("sweep",), "a sweep runs with `nipkit sweep CONFIG`; `nipkit run` runs one config")
     validate(config)
     default_fan(config)
     options = parse_options(config, JointTrainingOptions)
