@@ -131,8 +131,8 @@ class RunLock:
         if self._fd is not None:
             return self
         self._made_folder = not self.folder.exists()
-        self.folder.mkdir(parents=True, exist_ok=True)
         while True:
+            self.folder.mkdir(parents=True, exist_ok=True)  # again after a holder's release removed it
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             if not _try_lock(fd, self.wait):
                 holder = _read_record(fd)
