@@ -29,6 +29,7 @@ from nipkit.evaluation.figures import (
 )
 from nipkit.evaluation.confidence import wilson_interval
 from nipkit.evaluation.summary import LAST_VALIDATIONS, SUMMARY_FILE, RunSummary
+from nipkit.evaluation.tradeoff import tradeoff_section
 from nipkit.evaluation.verdict import verdict
 
 __all__ = ["Run", "Group", "find_runs", "load_run", "group_runs", "write_report", "write_run_figures", "run_label"]
@@ -340,6 +341,7 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
               "Row-normalised [%], rows = true class; the mean over the runs of each mode.", ""] + confusion
     lines += ["## Training progress (paper Fig. 6)", "", "![progress](progress.png)", ""]
     lines += ["## Fidelity-accuracy trade-off (paper Fig. 7)", "", "![tradeoff](tradeoff.png)", ""]
+    lines += tradeoff_section(runs, out)
     if examples:
         lines += ["## Example patches (paper Figs. 5 and 8)", ""] + examples
     lines += ["## Runs", ""] + _runs_table(runs, out) + [""]
