@@ -90,7 +90,8 @@ class CommonOptions:
     checkpoint_every: int | None = option(None, optional(int_in(1, MAX_STEPS)), _positive(MAX_STEPS, " (steps) or null"))
     mixed_precision: bool = option(False, is_bool, "true or false")
     xla: bool = option(False, is_bool, "true or false")
-    distribute: str = option("none", one_of("none", "mirrored"), "none or mirrored")
+    distribute: str = option("none", one_of("none", "mirrored", "multi_worker"),
+                             "none, mirrored or multi_worker (the cluster in TF_CONFIG)")
     clip_norm: float | None = option(None, optional(number_in(0, MAX_RATE)),
                                      f"a positive number up to {MAX_RATE:g} or null (global gradient norm)")
 
