@@ -14,7 +14,7 @@ combination is the config without `sweep:`, with one value of each key set as if
 `fidelity_weight=0.1,seed=2`. A bad value's error names the line of the sweep item.
 
 Example:
-    >>> runs = expand_sweep(load_config("examples/sweep.yaml"))  # doctest: +SKIP
+    >>> runs = expand_sweep(load_config("sweep.yaml"))  # doctest: +SKIP
     >>> [run.name for run in runs][:2]  # doctest: +SKIP
     ['fidelity_weight=0.01,seed=0', 'fidelity_weight=0.01,seed=1']
 """
