@@ -136,7 +136,7 @@ class JointTrainingOptions(CommonOptions):
         return [self.mode] if isinstance(self.mode, str) else list(self.mode)
 
 
-Options = TypeVar("Options")  # an options dataclass (fields made with `option`)
+Options = TypeVar("Options", bound="CommonOptions | RunResources")  # an options dataclass (fields made with `option`)
 
 
 def option_names(kind: type) -> list[str]:

@@ -19,7 +19,7 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from nipkit.config import Config
 from nipkit.errors import SweepError
@@ -52,7 +52,8 @@ def plan_sweep(config: Config, options: Sequence[str], root: Path, max_runs: int
     for run in check_sweep(config, options):
         folder = root / run.name
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(folder / RUN_CONFIG, lambda tmp, text=run.config.to_yaml(): tmp.write_text(text, encoding="utf-8"))
+        text = run.config.to_yaml()
+        atomic_write(folder / RUN_CONFIG, lambda tmp: tmp.write_text(text, encoding="utf-8"))  # noqa: B023 (called at once)
         jobs.append(SweepJob(run.name, folder / RUN_CONFIG, folder))
     return jobs
 
@@ -104,7 +105,7 @@ def run_sweep(config: Config, options: Sequence[str] = (), root: str | Path = "r
         outcomes = run_ray(jobs, resources, progress, workers, address)
     else:
         outcomes = run_local(jobs, workers or 1, resources.retries, progress)
-    record = {"executor": executor, "workers": workers, "runs": len(jobs), "done": progress.done,
+    record: dict[str, Any] = {"executor": executor, "workers": workers, "runs": len(jobs), "done": progress.done,
               "failed": len(progress.failed), "wall_seconds": round(time.perf_counter() - started, 2),
               "outcomes": [asdict(outcome) for outcome in outcomes]}
     finished = [root / o.name for o in outcomes if o.ok]
@@ -114,9 +115,10 @@ def run_sweep(config: Config, options: Sequence[str] = (), root: str | Path = "r
         report, _ = write_report(finished, root / "report")
         record["report"] = str(report)
         echo(f"report: {report}")
-    record["total_seconds"] = round(time.perf_counter() - started, 2)
+    total = time.perf_counter() - started
+    record["total_seconds"] = round(total, 2)
     _write_record(root, record)
-    echo(f"sweep: {progress.done} of {len(jobs)} runs done in {format_seconds(record['total_seconds'])}")
+    echo(f"sweep: {progress.done} of {len(jobs)} runs done in {format_seconds(total)}")
     if progress.failed:
         reasons = "; ".join(f"{o.name}: {o.reason}" for o in progress.failed[:3])
         raise SweepError(f"{len(progress.failed)} of {len(jobs)} runs failed ({reasons}"

@@ -77,7 +77,8 @@ def run_local(jobs: Sequence[SweepJob], workers: int, retries: int, progress: Sw
     Returns:
         Each run's outcome, in the order they ended.
     """
-    queue, running, outcomes = list(jobs), [], []
+    queue, outcomes = list(jobs), []
+    running: list[_Running] = []
     while queue or running:
         while queue and len(running) < workers:
             job = queue.pop(0)

@@ -96,7 +96,8 @@ def run_ray(jobs: Sequence[SweepJob], resources: RunResources, progress: SweepPr
         task = ray.remote(train_sweep_run).options(
             num_cpus=resources.cpus, num_gpus=resources.gpus, max_retries=resources.retries, retry_exceptions=False)
         limit = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // resources.cpus))
-        queue, pending, outcomes = list(jobs), {}, []
+        queue, outcomes = list(jobs), []
+        pending: dict[Any, SweepJob] = {}
         while queue or pending:
             while queue and len(pending) < limit:
                 job = queue.pop(0)
