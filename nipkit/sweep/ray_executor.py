@@ -12,6 +12,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 import os
 import socket
 from typing import Any, Sequence
@@ -91,7 +92,8 @@ def run_ray(jobs: Sequence[SweepJob], resources: RunResources, progress: SweepPr
         Each run's outcome, in the order they ended.
     """
     ray = import_ray()
-    started_here = connect_ray(address, cpus=int(workers * resources.cpus) if workers and address is None else None)
+    cpus = max(1, math.ceil(workers * resources.cpus)) if workers and address is None else None
+    started_here = connect_ray(address, cpus)
     try:
         task = ray.remote(train_sweep_run).options(
             num_cpus=resources.cpus, num_gpus=resources.gpus, max_retries=resources.retries, retry_exceptions=False)

@@ -24,8 +24,8 @@ from test_joint_experiment import TINY
 
 ray = pytest.importorskip("ray", reason="Ray is in the test extra: pip install -e '.[test]'")
 
-# Long enough (16 steps, a checkpoint every 2) that a worker can be killed between checkpoints.
-KILLED = {"steps": 16, "validate_every": 8, "checkpoint_every": 2}
+# Long enough (8 steps, a checkpoint every 2) that a worker can be killed between checkpoints.
+KILLED = {"steps": 8, "validate_every": 4, "checkpoint_every": 2}
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +81,8 @@ def test_a_ray_sweep_survives_a_killed_worker(tmp_path, demo_data, ray_address):
     resumed = [line for line in log.splitlines() if line.startswith("resuming ")]
     assert len(resumed) == 1 and 2 <= int(resumed[0].rsplit(" ", 1)[1]) < KILLED["steps"], log
     for name in ("seed=0", "seed=1"):
-        assert history_steps(out / name) == [0, 8, 16]  # no gap, no step twice
-        assert json.loads((out / name / "joint-r0" / "summary.json").read_text())["steps"] == 16
+        assert history_steps(out / name) == [0, 4, 8]  # no gap, no step twice
+        assert json.loads((out / name / "joint-r0" / "summary.json").read_text())["steps"] == 8
         assert not (out / name / LOCK_FILE).exists()
     report = (out / "report" / "report.md").read_text()
     assert "seed=0" in report and "seed=1" in report

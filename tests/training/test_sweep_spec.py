@@ -25,7 +25,7 @@ def write_sweep(tmp_path, sweep, name="sweep.yaml", **top) -> str:
 
 def test_every_combination_is_a_config_with_a_readable_name(tmp_path):
     config = load_config(write_sweep(tmp_path, {"training.fidelity_weight": [0.01, 0.1, 1.0], "training.seed": [0, 1]}))
-    runs = check_sweep(config, ["data=demo,demo:sim-b"])
+    runs = check_sweep(config, ["data=demo,demo:sim-b"])  # 3 × 2 × 2
     assert len(runs) == 12
     assert runs[0].name == "fidelity_weight=0.01,seed=0,data=demo"
     assert runs[1].name == "fidelity_weight=0.01,seed=0,data=demo-sim-b"
