@@ -135,7 +135,8 @@ def select_runtime(distribute: str = "none", mixed_precision: bool = False, xla:
         strategy = start_multi_worker()
     gpus = _logical("GPU")
     if distribute == "multi_worker":
-        workers = strategy.cluster_resolver.cluster_spec().num_tasks("worker") if strategy.cluster_resolver else 1
+        cluster = strategy.cluster_resolver.cluster_spec() if strategy.cluster_resolver else None
+        workers = sum(cluster.num_tasks(job) for job in cluster.jobs if job in ("chief", "worker")) if cluster else 1
         device = f"{workers} workers × {len(gpus) or 1} {'GPU' if gpus else 'CPU'} (multi-worker)"
     elif distribute == "mirrored":
         devices = gpus or _logical("CPU")

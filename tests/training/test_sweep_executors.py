@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -88,28 +90,44 @@ def test_a_ray_sweep_survives_a_killed_worker(tmp_path, demo_data, ray_address):
     assert "seed=0" in report and "seed=1" in report
 
 
-def test_a_local_sweep_goes_on_past_a_run_that_another_process_holds(tmp_path, demo_data):
-    config = write_sweep(tmp_path, {"training.fidelity_weight": [0.1, 1.0]})
-    out = tmp_path / "runs"
-    held = out / "fidelity_weight=1"
+def test_a_local_sweep_retries_a_killed_run_and_goes_on_past_a_held_one(tmp_path, demo_data):
+    config = write_sweep(tmp_path, {"training.seed": [0, 1]}, **KILLED)
+    out, finished = tmp_path / "runs", {}
+    run, held = out / "seed=0", out / "seed=1"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys\nfrom nipkit.training.run_lock import RunLock\n"
          "with RunLock(sys.argv[1]):\n    print('locked', flush=True)\n    sys.stdin.read()", str(held)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        code, stdout, stderr = invoke("sweep", config, "--out", out, "--workers", "2")
+        sweep = threading.Thread(target=lambda: finished.update(
+            result=invoke("sweep", config, "--out", out, "--workers", "2")))
+        sweep.start()
+        hang_guard = time.monotonic() + HANG_GUARD_S
+        while True:  # an event, not a duration: a checkpoint of seed=0 before its last step
+            try:
+                if 2 <= checkpoint_step(run) < KILLED["steps"]:
+                    break
+            except (OSError, ValueError):
+                pass
+            assert sweep.is_alive() and time.monotonic() < hang_guard, finished
+            time.sleep(0.005)
+        os.kill(lock_pid(run), signal.SIGKILL)  # the `nipkit run` process of seed=0
+        sweep.join(HANG_GUARD_S)
     finally:
         holder.stdin.close()
         holder.wait()
+    code, stdout, stderr = finished["result"]
     assert code == 2
     (line,) = error_lines(stderr)
-    assert line.startswith(f"error: 1 of 2 runs failed (fidelity_weight=1: {held} is in use by process {holder.pid} on ")
+    assert line.startswith(f"error: 1 of 2 runs failed (seed=1: {held} is in use by process {holder.pid} on ")
     assert line.endswith("the same command retries them")
-    assert f"fidelity_weight=1: failed: {held} is in use by process {holder.pid}" in stdout
+    assert f"seed=1: failed: {held} is in use by process {holder.pid}" in stdout
     assert not (held / "joint-r0").exists()  # never trained while held
-    assert history_steps(out / "fidelity_weight=0.1") == [0, 2, 4]
-    assert "[fidelity_weight=0.1/joint-r0](../fidelity_weight=0.1/joint-r0)" in (out / "report" / "report.md").read_text()
+    assert f"seed=0: its process was killed (signal {signal.SIGKILL}); resuming it (attempt 2)" in stdout
+    assert "resuming " in (run / "run.log").read_text()
+    assert history_steps(run) == [0, 4, 8]  # no gap, no step twice
+    assert "[seed=0/joint-r0](../seed=0/joint-r0)" in (out / "report" / "report.md").read_text()
     record = json.loads((out / "sweep.json").read_text())
     assert (record["executor"], record["done"], record["failed"]) == ("local", 1, 1)
 
