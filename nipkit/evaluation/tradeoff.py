@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,13 +140,14 @@ def _write_csv(points: Sequence[TradeoffPoint], path: Path) -> None:
     keys = list(points[0].values) if points else []
     header = ["mode", *keys, "runs"] + [f"{m}_{s}" for m in POINT_METRICS for s in ("mean", "std")]
     header += [f"front_{channel}" for channel in CHANNELS]
-    lines = [",".join(header)]
-    for p in points:
-        row = [p.mode, *(json.dumps(p.values[k], default=str) for k in keys), str(len(p.runs))]
-        row += [f"{p.mean[m]:.6g},{p.std[m]:.6g}" for m in POINT_METRICS]
-        row += [str(p.on_front[channel]).lower() for channel in CHANNELS]
-        lines.append(",".join(row))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for p in points:
+            values = [p.values[k] if isinstance(p.values[k], (str, int, float)) else json.dumps(p.values[k], default=str)
+                      for k in keys]
+            stats = [f"{getattr(p, s)[m]:.6g}" for m in POINT_METRICS for s in ("mean", "std")]
+            writer.writerow([p.mode, *values, len(p.runs), *stats, *(str(p.on_front[c]).lower() for c in CHANNELS)])
 
 
 def tradeoff_section(runs: Sequence[Any], out: Path) -> list[str]:
