@@ -110,19 +110,26 @@ fi
 
 export TF_FORCE_GPU_ALLOW_GROWTH=true  # several processes share the GPU below
 sweep_steps=$fplusn_steps
+sweep_workers=4
+small_args=()
+if [ "$quick" = 1 ]; then  # only checks that the sweep and the multi-worker run work
+  sweep_steps=2
+  sweep_workers=2
+  small_args=(--set pretrain=null --set training.validate_every=2 --set training.validation_patches=2)
+fi
 echo "== sweep: 4 F+N runs (training.seed x training.fidelity_weight) of the quick-start experiment sharing one GPU, $sweep_steps steps each"
 rm -rf "$OUT/sweep"
 started=$SECONDS
 if "$nipkit" sweep examples/quickstart.yaml --set training.mode=joint --set "training.steps=$sweep_steps" \
-  --set "pretrain.steps=$pretrain_steps" --sweep training.seed=0,1 --sweep training.fidelity_weight=0.1,1.0 \
-  --executor local --workers 4 --out "$OUT/sweep"; then
-  echo "4-run sweep took $((SECONDS - started)) s (4 processes on one GPU; per run: $OUT/sweep/sweep.json)" \
+  --set "pretrain.steps=$pretrain_steps" ${small_args[@]+"${small_args[@]}"} --sweep training.seed=0,1 \
+  --sweep training.fidelity_weight=0.1,1.0 --executor local --workers "$sweep_workers" --out "$OUT/sweep"; then
+  echo "4-run sweep took $((SECONDS - started)) s ($sweep_workers processes on one GPU; per run: $OUT/sweep/sweep.json)" \
     | tee "$OUT/sweep-time.txt"
 else
   failures+=("4-run sweep")
 fi
 
-echo "== multi-worker F+N run: 2 processes (MultiWorkerMirroredStrategy over localhost), $fplusn_steps steps"
+echo "== multi-worker F+N run: 2 processes (MultiWorkerMirroredStrategy over localhost), $sweep_steps steps"
 rm -rf "$OUT/multi-worker"
 ports=$("$python" -c 'import socket
 s = [socket.socket() for _ in range(2)]
@@ -133,8 +140,9 @@ started=$SECONDS
 pids=()
 for index in 0 1; do
   TF_CONFIG="{\"cluster\": {\"worker\": [\"localhost:$port0\", \"localhost:$port1\"]}, \"task\": {\"type\": \"worker\", \"index\": $index}}" \
-    "$nipkit" run examples/quickstart.yaml --set training.mode=joint --set "training.steps=$fplusn_steps" \
-    --set training.distribute=multi_worker --set pretrain=null --out "$OUT/multi-worker" \
+    "$nipkit" run examples/quickstart.yaml --set training.mode=joint --set "training.steps=$sweep_steps" \
+    --set training.distribute=multi_worker --set pretrain=null ${small_args[@]+"${small_args[@]}"} \
+    --out "$OUT/multi-worker" \
     >"$OUT/multi-worker-$index.log" 2>&1 &
   pids+=($!)
 done
