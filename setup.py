@@ -68,8 +68,9 @@ setup(
         "constriction>=0.4",  # the learned codec's entropy coder (ANS)
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-xdist>=3", "ruff>=0.6", "mypy>=1.10", "types-PyYAML"],
+        "test": ["pytest>=7", "pytest-xdist>=3", "ruff>=0.6", "mypy>=1.10", "types-PyYAML", "ray>=2.9"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
+        "ray": ["ray>=2.9"],  # nipkit sweep --executor ray
     },
     entry_points={
         "console_scripts": ["nipkit=nipkit.cli.main:main"],

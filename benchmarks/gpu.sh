@@ -3,7 +3,9 @@
 # repository: installs nipkit with its GPU extra into a fresh virtual environment, prints
 # nvidia-smi, runs benchmarks/training.py at the paper's sizes (batch 20; 128² pre-training
 # patches; F+N: 256² NIP patches, 5 classes, 128² FAN inputs) in float32 and with mixed
-# precision, each without and with XLA, and a short F+N run of the quick-start experiment.
+# precision, each without and with XLA, a short F+N run of the quick-start experiment, a
+# 4-run sweep of it sharing the GPU (nipkit sweep --workers 4) and a 2-process
+# multi-worker F+N run (training.distribute: multi_worker, TF_CONFIG on localhost).
 # Everything (logs, JSON, the run folder) goes under $OUT.
 #
 # Usage:
@@ -104,6 +106,52 @@ if "$nipkit" run examples/quickstart.yaml --set training.mode=joint --set "train
     "evaluation)" | tee "$OUT/fplusn-time.txt"
 else
   failures+=("F+N run")
+fi
+
+export TF_FORCE_GPU_ALLOW_GROWTH=true  # several processes share the GPU below
+sweep_steps=$fplusn_steps
+sweep_workers=4
+small_args=()
+if [ "$quick" = 1 ]; then  # only checks that the sweep and the multi-worker run work
+  sweep_steps=2
+  sweep_workers=2
+  small_args=(--set pretrain=null --set training.validate_every=2 --set training.validation_patches=2)
+fi
+echo "== sweep: 4 F+N runs (training.seed x training.fidelity_weight) of the quick-start experiment sharing one GPU, $sweep_steps steps each"
+rm -rf "$OUT/sweep"
+started=$SECONDS
+if "$nipkit" sweep examples/quickstart.yaml --set training.mode=joint --set "training.steps=$sweep_steps" \
+  --set "pretrain.steps=$pretrain_steps" ${small_args[@]+"${small_args[@]}"} --sweep training.seed=0,1 \
+  --sweep training.fidelity_weight=0.1,1.0 --executor local --workers "$sweep_workers" --out "$OUT/sweep"; then
+  echo "4-run sweep took $((SECONDS - started)) s ($sweep_workers processes on one GPU; per run: $OUT/sweep/sweep.json)" \
+    | tee "$OUT/sweep-time.txt"
+else
+  failures+=("4-run sweep")
+fi
+
+echo "== multi-worker F+N run: 2 processes (MultiWorkerMirroredStrategy over localhost), $sweep_steps steps"
+rm -rf "$OUT/multi-worker"
+ports=$("$python" -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("localhost", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))')
+read -r port0 port1 <<<"$ports"
+started=$SECONDS
+pids=()
+for index in 0 1; do
+  TF_CONFIG="{\"cluster\": {\"worker\": [\"localhost:$port0\", \"localhost:$port1\"]}, \"task\": {\"type\": \"worker\", \"index\": $index}}" \
+    "$nipkit" run examples/quickstart.yaml --set training.mode=joint --set "training.steps=$sweep_steps" \
+    --set training.distribute=multi_worker --set pretrain=null ${small_args[@]+"${small_args[@]}"} \
+    --out "$OUT/multi-worker" \
+    >"$OUT/multi-worker-$index.log" 2>&1 &
+  pids+=($!)
+done
+mw_ok=1
+for pid in "${pids[@]}"; do wait "$pid" || mw_ok=0; done
+if [ "$mw_ok" = 1 ]; then
+  echo "2-worker run took $((SECONDS - started)) s (logs: $OUT/multi-worker-0.log, -1.log)" | tee "$OUT/multi-worker-time.txt"
+else
+  failures+=("multi-worker run (see $OUT/multi-worker-*.log)")
 fi
 
 if [ ${#failures[@]} -gt 0 ]; then

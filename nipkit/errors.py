@@ -36,3 +36,7 @@ class TrainingError(NipkitError, RuntimeError):
 
 class DiskFullError(NipkitError, OSError):
     """A file could not be written because its disk (or quota) is full."""
+
+
+class SweepError(NipkitError):
+    """A sweep cannot start or did not finish: Ray missing or unreachable, too many runs, failed runs."""

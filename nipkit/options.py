@@ -22,7 +22,7 @@ from nipkit.config import Config
 
 __all__ = [
     "MODES", "NIP_MODES", "CODEC_MODES", "trains_nip", "NipTrainingOptions", "JointTrainingOptions", "parse_options", "option_names", "options_dict",
-    "RESUMABLE_CHANGES",
+    "RESUMABLE_CHANGES", "RunResources",
 ]
 
 # fan = F (the FAN alone), joint = F+N (FAN and NIP), codec = F+C (FAN and the channel's
@@ -100,7 +100,8 @@ class CommonOptions:
     checkpoint_every: int | None = option(None, optional(int_in(1, MAX_STEPS)), _positive(MAX_STEPS, " (steps) or null"))
     mixed_precision: bool = option(False, is_bool, "true or false")
     xla: bool = option(False, is_bool, "true or false")
-    distribute: str = option("none", one_of("none", "mirrored"), "none or mirrored")
+    distribute: str = option("none", one_of("none", "mirrored", "multi_worker"),
+                             "none, mirrored or multi_worker (the cluster in TF_CONFIG)")
     clip_norm: float | None = option(None, optional(number_in(0, MAX_RATE)),
                                      f"a positive number up to {MAX_RATE:g} or null (global gradient norm)")
 
@@ -145,10 +146,10 @@ class JointTrainingOptions(CommonOptions):
         return [self.mode] if isinstance(self.mode, str) else list(self.mode)
 
 
-Options = TypeVar("Options", bound=CommonOptions)
+Options = TypeVar("Options", bound="CommonOptions | RunResources")  # an options dataclass (fields made with `option`)
 
 
-def option_names(kind: type[CommonOptions]) -> list[str]:
+def option_names(kind: type) -> list[str]:
     """The keys a section of this kind may hold, in declaration order."""
     return [f.name for f in fields(kind)]
 
@@ -174,3 +175,12 @@ def parse_options(config: Config, kind: type[Options], section: str = "training"
                 raise config.error((section, spec.name), f"must be {spec.metadata['what']}, got {value!r}")
             given[spec.name] = tuple(value) if isinstance(value, list) else value
     return kind(**given)
+
+
+@dataclass(frozen=True)
+class RunResources:
+    """What each run of a sweep gets (the `resources:` section, read by `nipkit sweep`)."""
+
+    cpus: float = option(1, number_in(0, 1024), "a positive number up to 1024 (CPUs per run)")
+    gpus: float = option(0, number_in(0, 64, low_open=False), "a number from 0 to 64 (GPUs per run; fractions share one)")
+    retries: int = option(3, int_in(0, 100), "an integer from 0 to 100 (how often a run whose process died is retried)")

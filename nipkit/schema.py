@@ -10,7 +10,7 @@ from nipkit.config import Config
 from nipkit.errors import ConfigError
 from nipkit.layers.channel_step import check_trainable, trains_in
 from nipkit.random_config import build_step, random_arguments
-from nipkit.options import CODEC_MODES, MODES, CommonOptions, JointTrainingOptions, NipTrainingOptions, parse_options
+from nipkit.options import CODEC_MODES, MODES, CommonOptions, JointTrainingOptions, NipTrainingOptions, RunResources, parse_options
 from nipkit.resources import check_memory
 from nipkit.role_check import check_roles
 from nipkit.shape_check import check_shapes
@@ -23,7 +23,8 @@ JOINT_TRAINING = JointTrainingOptions
 
 NIP_KEYS = ("data", "nip", "training", "output", "name")
 CODEC_KEYS = ("data", "codec", "training", "output", "name")
-EXPERIMENT_KEYS = ("data", "nip", "pretrain", "manipulations", "channel", "fan", "training", "output", "name")
+EXPERIMENT_KEYS = ("data", "nip", "pretrain", "manipulations", "channel", "fan", "training", "output", "name",
+                   "sweep", "resources")  # sweep, resources: read by `nipkit sweep`
 NIP_SPEC_OPTIONS = ("weights",)  # read by nipkit, not passed to the NIP's constructor
 
 
@@ -124,6 +125,7 @@ def validate(config: Config) -> str:
         check_memory(config, parse_options(config, JointTrainingOptions), n_classes)
         if config.get(("pretrain",)) is not None:
             check_memory(config, parse_options(config, NipTrainingOptions, "pretrain"), section="pretrain")
+        parse_options(config, RunResources, "resources")
     elif kind == "nip":
         check_memory(config, parse_options(config, NipTrainingOptions))
     output = config.get(("output",))

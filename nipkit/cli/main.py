@@ -28,6 +28,7 @@ COMMANDS = {
     "jpeg-check": "jpeg_check",
     "codec-check": "codec_check",
     "evaluate": "evaluate",
+    "sweep": "sweep",
 }
 
 # Commands that never need TensorFlow; they start without importing it.

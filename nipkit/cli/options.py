@@ -24,11 +24,18 @@ def _locked_output(function):
     @functools.wraps(function)
     def locked(**arguments):
         from nipkit.config import load_config
+        from nipkit.training.multi_worker import is_chief, start_multi_worker, uses_multi_worker, worker_output
         from nipkit.training.nip import default_output
         from nipkit.training.run_lock import RunLock
 
+        config = load_config(arguments["config"], arguments["overrides"])
         out = arguments["out"]
-        folder = out if out is not None else default_output(load_config(arguments["config"], arguments["overrides"]))
+        folder = out if out is not None else default_output(config)
+        if uses_multi_worker(config):
+            start_multi_worker()  # before TensorFlow runs anything
+            if not is_chief():  # the chief holds the folder; this worker writes a scratch copy
+                with worker_output(folder) as scratch:
+                    return function(**{**arguments, "out": str(scratch)})
         with RunLock(folder):
             return function(**arguments)
 
@@ -39,7 +46,8 @@ def training_run_options(function):
     """CONFIG, --set, --out and --resume: the arguments of every command that trains.
 
     The command runs only while it holds the output folder's lock: a second process on the
-    same folder is refused with one line naming the holder.
+    same folder is refused with one line naming the holder. In a multi-worker run only the
+    chief takes the lock and writes the folder (see `nipkit.training.multi_worker`).
     """
     function = _locked_output(function)
     config = click.argument("config", type=click.Path(dir_okay=False))

@@ -20,7 +20,7 @@ from nipkit.evaluation.summary import RunSummary
 
 __all__ = [
     "MODE_LABELS", "mode_label", "row_percent",
-    "plot_progress", "plot_confusion", "plot_examples", "plot_tradeoff", "plot_rate_accuracy",
+    "plot_progress", "plot_confusion", "plot_examples", "plot_tradeoff", "plot_rate_accuracy", "plot_tradeoff_points",
 ]
 
 # the paper's names: F = FAN trained alone on a frozen NIP, F+N = FAN and NIP trained jointly
@@ -232,4 +232,36 @@ def plot_rate_accuracy(summaries: Sequence[RunSummary], path: str | Path) -> Pat
     ax.set(xlabel="bits per pixel", ylabel="accuracy after the channel", ylim=(0, 1.02), title="Accuracy against rate")
     ax.grid(alpha=0.3)
     ax.legend(handles=handles, loc="lower right", fontsize="small")
+    return _save(fig, path)
+
+
+def plot_tradeoff_points(points: Sequence, path: str | Path) -> Path:
+    """Accuracy against NIP PSNR, one point per setting with error bars (± std over its runs).
+
+    Left: through the differentiable channel; right: through the real channel. Colour =
+    mode; filled markers and the line join the Pareto front of each panel.
+
+    Args:
+        points: `nipkit.evaluation.tradeoff.TradeoffPoint`s.
+        path: the PNG to write.
+    """
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, (channel, key) in zip(axes, (("differentiable", "accuracy"), ("real", "accuracy_real"))):
+        for p in points:
+            colour = MODE_COLOURS.get(p.mode, "tab:gray")
+            front = p.on_front[channel]
+            ax.errorbar(p.mean["psnr"], p.mean[key], xerr=p.std["psnr"], yerr=p.std[key], fmt="o", color=colour,
+                        mfc=colour if front else "white", capsize=3)
+            ax.annotate(p.label.split(" · ", 1)[-1], (p.mean["psnr"], p.mean[key]), fontsize="x-small",
+                        xytext=(4, 4), textcoords="offset points")
+        best = sorted((p for p in points if p.on_front[channel]), key=lambda p: p.mean["psnr"])
+        ax.plot([p.mean["psnr"] for p in best], [p.mean[key] for p in best], color="0.3", ls="--", lw=0.8)
+        ax.set(xlabel="NIP PSNR [dB]", title=f"{channel} channel", ylim=(0, 1.02))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy after the channel")
+    handles = _mode_handles([p.mode for p in points])
+    handles.append(Line2D([], [], color="0.3", ls="--", marker="o", label="Pareto front"))
+    axes[0].legend(handles=handles, loc="lower left", fontsize="small")
+    fig.suptitle("Fidelity-accuracy trade-off per setting (mean ± std over seeds)")
     return _save(fig, path)

@@ -29,9 +29,10 @@ from nipkit.evaluation.figures import (
 )
 from nipkit.evaluation.confidence import wilson_interval
 from nipkit.evaluation.summary import LAST_VALIDATIONS, SUMMARY_FILE, RunSummary
+from nipkit.evaluation.tradeoff import tradeoff_section
 from nipkit.evaluation.verdict import verdict
 
-__all__ = ["Run", "Group", "find_runs", "load_run", "group_runs", "write_report", "write_run_figures"]
+__all__ = ["Run", "Group", "find_runs", "load_run", "group_runs", "write_report", "write_run_figures", "run_label"]
 
 HISTORY_KEYS = ("step", "accuracy", "psnr")  # the ones the figures read
 # key -> (heading, scale, decimals); PSNR/SSIM keys are the NIP's (summary.nip)
@@ -304,7 +305,7 @@ def _runs_table(runs: Sequence[Run], out: Path) -> list[str]:
     for run in runs:
         s = run.summary
         link = Path(os.path.relpath(run.path, out)).as_posix()
-        rows.append([f"[{run.path.name}]({link})", mode_label(run.mode), s.repeat, s.seed, s.steps,
+        rows.append([f"[{run_label(run.path, out)}]({link})", mode_label(run.mode), s.repeat, s.seed, s.steps,
                      f"{s.seconds:.0f}", f"{100 * s.accuracy:.1f}", _percent_range(s.accuracy_interval),
                      f"{100 * s.metric('accuracy_last_mean'):.1f}", f"{100 * s.accuracy_real:.1f}",
                      _percent_range(s.accuracy_real_interval),
@@ -359,6 +360,7 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
     lines += ["## Training progress (paper Fig. 6)", "", "![progress](progress.png)", ""]
     lines += ["## Fidelity-accuracy trade-off (paper Fig. 7)", "", "![tradeoff](tradeoff.png)", ""]
     lines += _rate_section(groups, out)
+    lines += tradeoff_section(runs, out)
     if examples:
         lines += ["## Example patches (paper Figs. 5 and 8)", ""] + examples
     lines += ["## Runs", ""] + _runs_table(runs, out) + [""]
@@ -367,6 +369,15 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
 
     headline = {g.label: {"n": len(g.runs), **{key: g.mean(key) for key in METRICS}} for g in groups}
     return report, headline
+
+
+def run_label(run_dir: Path, out: Path) -> str:
+    """A run's name in a report: its path below the report's parent folder (e.g.
+    `fidelity_weight=0.1/joint-r0` in a sweep), else its folder name."""
+    try:
+        return Path(run_dir).absolute().relative_to(Path(out).absolute().parent).as_posix()
+    except ValueError:
+        return Path(run_dir).name
 
 
 def _run_name(run: Run, runs: Sequence[Run]) -> str:

@@ -2,7 +2,7 @@
 
 The effective config is the config with every training default filled in (and the default
 FAN), less the keys that only choose which runs exist or where (`training.mode`,
-`training.repeats`, `output`, `name`). Two runs whose digests agree were trained on the
+`training.repeats`, `output`, `name`, `resources`). Two runs whose digests agree were trained on the
 same settings.
 
 Example:
@@ -33,7 +33,7 @@ def effective_config(data: dict) -> dict:
     """The config with every training default filled in, less `mode`, `repeats` and `output`."""
     config = Config(copy.deepcopy(data))
     default_fan(config)
-    effective = {k: v for k, v in config.data.items() if k not in ("output", "name")}
+    effective = {k: v for k, v in config.data.items() if k not in ("output", "name", "resources")}
     try:
         training = options_dict(parse_options(config, JointTrainingOptions))
         effective["training"] = {k: v for k, v in training.items() if k not in ("mode", "repeats")}

@@ -44,7 +44,7 @@ from nipkit.training.steps import joint_step
 __all__ = ["Experiment", "default_fan", "step_model_name", "MAY_CHANGE", "RESUMABLE"]
 
 # Keys that choose which runs exist, or where: they may change when a run is resumed or re-reported.
-MAY_CHANGE = ("training.steps", "training.mode", "training.repeats", "output")
+MAY_CHANGE = ("training.steps", "training.mode", "training.repeats", "output", "resources")
 # Keys a user may change on --resume to recover from a divergence.
 RESUMABLE = tuple(f"training.{key}" for key in RESUMABLE_CHANGES)
 

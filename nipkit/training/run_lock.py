@@ -43,13 +43,21 @@ class RunLockedError(TrainingError):
 _WINDOWS_OFFSET = 1 << 20
 
 
-def _try_lock(fd: int) -> bool:
+def _try_lock(fd: int, wait: bool = False) -> bool:
+    """Locks `fd`; with `wait`, blocks until its holder ends or releases it."""
     try:
         if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         else:
             os.lseek(fd, _WINDOWS_OFFSET, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            while True:
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+                    break
+                except OSError:
+                    if not wait:
+                        raise
+                    time.sleep(0.5)
     except OSError:  # BlockingIOError on POSIX, PermissionError on Windows
         return False
     return True
@@ -95,17 +103,20 @@ class RunLock:
 
     Args:
         folder: the run folder (created if needed).
+        wait: on `acquire()`, wait while another process holds the folder (a sweep's
+            retried run) instead of refusing.
 
     Raises:
-        RunLockedError: on `acquire()`, when another process holds the folder.
+        RunLockedError: on `acquire()`, when another process holds the folder (and not `wait`).
 
     Example:
         >>> with RunLock(out):  # doctest: +SKIP
         ...     train_nip(config, out=out)
     """
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, wait: bool = False) -> None:
         self.folder = Path(folder)
+        self.wait = wait
         self.path = self.folder / LOCK_FILE
         self._fd: int | None = None
         self._made_folder = False
@@ -116,14 +127,14 @@ class RunLock:
         return self._fd is not None
 
     def acquire(self) -> "RunLock":
-        """Takes the lock, or raises RunLockedError naming the holder's PID and host."""
+        """Takes the lock (waiting for it with `wait`), or raises RunLockedError naming the holder's PID and host."""
         if self._fd is not None:
             return self
         self._made_folder = not self.folder.exists()
-        self.folder.mkdir(parents=True, exist_ok=True)
         while True:
+            self.folder.mkdir(parents=True, exist_ok=True)  # again after a holder's release removed it
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            if not _try_lock(fd):
+            if not _try_lock(fd, self.wait):
                 holder = _read_record(fd)
                 os.close(fd)
                 raise RunLockedError(

@@ -134,6 +134,8 @@ def run_experiment(
     if kind != "experiment":
         raise ConfigError(f"{config.source}: a {'codec' if kind == 'codec' else 'NIP'}-training config (no manipulations); "
                           f"use `nipkit train {kind}`")
+    if config.get(("sweep",)) is not None:
+        raise config.error(("sweep",), "a sweep runs with `nipkit sweep CONFIG`; `nipkit run` runs one config")
     validate(config)
     default_fan(config)
     options = parse_options(config, JointTrainingOptions)

@@ -121,15 +121,24 @@ def select_runtime(distribute: str = "none", mixed_precision: bool = False, xla:
     """Chooses the strategy and precision for this machine.
 
     Args:
-        distribute: "none" (one device: the first GPU when visible, else the CPU) or
+        distribute: "none" (one device: the first GPU when visible, else the CPU),
             "mirrored" (`tf.distribute.MirroredStrategy` over every GPU, or over every
-            logical CPU device when no GPU is visible).
+            logical CPU device when no GPU is visible) or "multi_worker"
+            (`tf.distribute.MultiWorkerMirroredStrategy` over the cluster in TF_CONFIG).
         mixed_precision: float16 compute on GPU; ignored with a warning on CPU.
         xla: XLA-compile training steps on GPU; ignored with a warning on CPU and when
             the model is mirrored over several devices.
     """
+    if distribute == "multi_worker":  # before anything else runs in TensorFlow
+        from nipkit.training.multi_worker import start_multi_worker
+
+        strategy = start_multi_worker()
     gpus = _logical("GPU")
-    if distribute == "mirrored":
+    if distribute == "multi_worker":
+        cluster = strategy.cluster_resolver.cluster_spec() if strategy.cluster_resolver else None
+        workers = sum(cluster.num_tasks(job) for job in cluster.jobs if job in ("chief", "worker")) if cluster else 1
+        device = f"{workers} workers × {len(gpus) or 1} {'GPU' if gpus else 'CPU'} (multi-worker)"
+    elif distribute == "mirrored":
         devices = gpus or _logical("CPU")
         strategy = tf.distribute.MirroredStrategy(devices=devices)
         kind = "GPU" if gpus else "CPU"
@@ -138,7 +147,7 @@ def select_runtime(distribute: str = "none", mixed_precision: bool = False, xla:
         strategy = tf.distribute.get_strategy()
         device = "GPU:0" if gpus else "CPU"
     else:
-        raise TrainingError(f"training.distribute must be none or mirrored, got {distribute!r}")
+        raise TrainingError(f"training.distribute must be none, mirrored or multi_worker, got {distribute!r}")
     if mixed_precision and not gpus:
         warnings.warn("training.mixed_precision needs a GPU; training in float32 on the CPU")
         mixed_precision = False
