@@ -111,22 +111,24 @@ fi
 export TF_FORCE_GPU_ALLOW_GROWTH=true  # several processes share the GPU below
 sweep_steps=$fplusn_steps
 sweep_workers=4
+sweep_weights=0.1,1.0
 small_args=()
-if [ "$quick" = 1 ]; then  # only checks that the sweep and the multi-worker run work
+if [ "$quick" = 1 ]; then  # only checks that the sweep and the multi-worker run work (2 runs, not 4)
   sweep_steps=2
   sweep_workers=2
+  sweep_weights=1.0
   small_args=(--set pretrain=null --set training.validate_every=2 --set training.validation_patches=2)
 fi
-echo "== sweep: 4 F+N runs (training.seed x training.fidelity_weight) of the quick-start experiment sharing one GPU, $sweep_steps steps each"
+echo "== sweep: F+N runs (training.seed x training.fidelity_weight $sweep_weights) of the quick-start experiment sharing one GPU, $sweep_steps steps each"
 rm -rf "$OUT/sweep"
 started=$SECONDS
 if "$nipkit" sweep examples/quickstart.yaml --set training.mode=joint --set "training.steps=$sweep_steps" \
   --set "pretrain.steps=$pretrain_steps" ${small_args[@]+"${small_args[@]}"} --sweep training.seed=0,1 \
-  --sweep training.fidelity_weight=0.1,1.0 --executor local --workers "$sweep_workers" --out "$OUT/sweep"; then
-  echo "4-run sweep took $((SECONDS - started)) s ($sweep_workers processes on one GPU; per run: $OUT/sweep/sweep.json)" \
+  --sweep "training.fidelity_weight=$sweep_weights" --executor local --workers "$sweep_workers" --out "$OUT/sweep"; then
+  echo "sweep took $((SECONDS - started)) s ($sweep_workers processes on one GPU; per run: $OUT/sweep/sweep.json)" \
     | tee "$OUT/sweep-time.txt"
 else
-  failures+=("4-run sweep")
+  failures+=("sweep")
 fi
 
 echo "== multi-worker F+N run: 2 processes (MultiWorkerMirroredStrategy over localhost), $sweep_steps steps"
