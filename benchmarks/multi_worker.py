@@ -1,7 +1,7 @@
 """One run over two local workers (`training.distribute: multi_worker`) against one worker with
 the same global batch and seed, and the same two-worker run killed and resumed.
 
-A tiny F+N run (the sweep benchmark's config: INet, the default-size FAN, 48² patches, global
+A tiny F+N run (the sweep benchmark's config: INet, a FAN of 8 filters, 48² patches, global
 batch 4, seed 5), 20 steps, validating and checkpointing every 5, on the demo camera, three times:
 one `nipkit run`; two `nipkit run` processes with TF_CONFIG on free localhost ports; and two
 processes of which one is SIGKILLed after the chief's first checkpoint, after which both are
