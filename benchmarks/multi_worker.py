@@ -108,6 +108,10 @@ def max_relative_differences(run: dict, reference: dict) -> dict:
     return {m: max(abs(a[m] - b[m]) / abs(b[m]) for a, b in pairs) for m in METRICS}
 
 
+def figure(value: float | None) -> str:
+    return "–" if value is None else f"{value:.6g}"  # step 0 has no fidelity loss yet
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 steps, validating every 2 (checks the script)")
@@ -128,13 +132,15 @@ def main() -> None:
         run["same_steps"] = [v["step"] for v in run["validations"]] == grid
         if run is not reference:
             run["max_relative_difference"] = max_relative_differences(run, reference)
-    rows = [[name, f"{run['wall_s']:.1f}", *(f"{v[m]:.6g}" for m in METRICS), str(v["step"])]
+    write_json(args.out, "multi-worker.json", {"machine": machine_info(), "load": [load, load_end], "quick": args.quick,
+                                               "steps": steps, "validate_every": every, "runs": runs})
+    rows = [[name, f"{run['wall_s']:.1f}", *(figure(v[m]) for m in METRICS), str(v["step"])]
             for name, run in runs.items() for v in run["validations"][-1:]]
     print(format_table([("run", "<"), ("wall s", ">"), ("loss", ">"), ("fidelity loss", ">"), ("PSNR", ">"),
                         ("at step", ">")], rows))
     for name, run in runs.items():
         for v in run["validations"]:
-            print(f"  {name:31} step {v['step']:3}: " + ", ".join(f"{m} {v[m]:.6g}" for m in METRICS))
+            print(f"  {name:31} step {v['step']:3}: " + ", ".join(f"{m} {figure(v[m])}" for m in METRICS))
         if "max_relative_difference" in run:
             diff = run["max_relative_difference"]
             print(f"  {name}: max relative difference from 1 worker: "
@@ -142,8 +148,6 @@ def main() -> None:
     killed = runs["2 workers, killed and resumed"]
     print(f"killed at checkpoint step {killed['checkpoint_step_at_kill']}; both workers resumed from it: "
           f"{killed['both_resumed_from_it']}")
-    write_json(args.out, "multi-worker.json", {"machine": machine_info(), "load": [load, load_end], "quick": args.quick,
-                                               "steps": steps, "validate_every": every, "runs": runs})
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ resumed from its checkpoint, and that its history has each step of the validatio
 Usage:
     python benchmarks/sweep.py --out benchmarks/results    # 2 sweeps of 12 runs
     python benchmarks/sweep.py --kill --out benchmarks/results    # 1 sweep, a worker killed
-    python benchmarks/sweep.py --quick --out /tmp/bench    # 2 sweeps of 4 runs of 4 steps
+    python benchmarks/sweep.py --quick --out /tmp/bench    # 2 sweeps of 3 runs of 4 steps
 """
 from __future__ import annotations
 
@@ -63,18 +63,20 @@ def sweep_config(folder: Path, steps: int, seeds: int, **training) -> Path:
 
 
 def start_sweep(config: Path, out: Path, workers: int) -> subprocess.Popen:
+    """Starts `nipkit sweep`; its output goes to `out`.log (a pipe nobody reads could fill)."""
     nipkit = Path(sys.executable).parent / "nipkit"
-    return subprocess.Popen([str(nipkit), "sweep", str(config), "--out", str(out), "--executor", "ray",
-                             "--workers", str(workers)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    with open(out.with_suffix(".log"), "w") as log:
+        return subprocess.Popen([str(nipkit), "sweep", str(config), "--out", str(out), "--executor", "ray",
+                                 "--workers", str(workers)], stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
 def finish_sweep(sweep: subprocess.Popen, out: Path, workers: int, started: float) -> dict:
     """Waits for the sweep command; its figures from `sweep.json`, the summaries and the report."""
-    _, stderr = sweep.communicate(timeout=HANG_GUARD_S)
+    sweep.wait(timeout=HANG_GUARD_S)
     command_s = time.perf_counter() - started
     if sweep.returncode != 0:
-        raise SystemExit(f"nipkit sweep --workers {workers} failed:\n{stderr[-3000:]}")
+        raise SystemExit(f"nipkit sweep --workers {workers} failed:\n{out.with_suffix('.log').read_text()[-3000:]}")
     record = json.loads((out / "sweep.json").read_text())
     summaries = sorted(out.glob("*/joint-r0/summary.json"))
     run_s = [o["seconds"] for o in record["outcomes"]]
@@ -149,7 +151,7 @@ def paper_estimate(row: dict, step_s: float, gpus: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="4 runs of 4 steps (checks the script)")
+    parser.add_argument("--quick", action="store_true", help="3 runs of 4 steps (checks the script)")
     parser.add_argument("--kill", action="store_true",
                         help="only the --workers 2 sweep, one Ray worker SIGKILLed mid-run (validate and checkpoint every 5)")
     parser.add_argument("--out", default="benchmarks/results", help="folder (or .json file) for the figures")
@@ -168,6 +170,9 @@ def kill(args: argparse.Namespace, steps: int, seeds: int) -> None:
         load = os.getloadavg()[0]
         row = run_killed_sweep(config, Path(tmp) / "killed", steps, every, every)
         load_end = os.getloadavg()[0]
+    write_json(args.out, "sweep-kill.json", {"machine": machine_info(), "load": [load, load_end], "quick": args.quick,
+                                             "steps": steps, "validate_every": every, "checkpoint_every": every,
+                                             "row": row})
     print(f"killed Ray worker {row['killed_pid']} training {row['killed_run']} at checkpoint step "
           f"{row['checkpoint_step_at_kill']} ({row['killed_at_s']:.1f} s into the command)")
     print(f"summaries {row['summaries']}/{row['runs']}, report {row['report']}, resumed from step(s) "
@@ -176,9 +181,6 @@ def kill(args: argparse.Namespace, steps: int, seeds: int) -> None:
           f"{'no gap, no duplicate' if row['history_matches_grid'] else 'MISMATCH'}; "
           f"every run on the grid: {row['all_histories_match_grid']}")
     print(f"sweep {row['sweep_s']:.1f} s, command {row['command_s']:.1f} s, Σ runs' own {row['runs_sum_s']:.1f} s")
-    write_json(args.out, "sweep-kill.json", {"machine": machine_info(), "load": [load, load_end], "quick": args.quick,
-                                             "steps": steps, "validate_every": every, "checkpoint_every": every,
-                                             "row": row})
 
 
 def measure(args: argparse.Namespace, steps: int, seeds: int) -> None:
