@@ -5,9 +5,10 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable, Sequence
+
+from nipkit.sweep import watch
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # A wall-clock limit only against hangs: far above what any step of a test takes on a
@@ -45,29 +46,9 @@ def pythonpath(*folders: Path) -> dict[str, str]:
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen, what: str, poll_s: float = 0.005) -> None:
-    """Waits until `condition()` holds while `process` runs: an event, not a duration.
-
-    Fails if the process ends first, or after HANG_GUARD_S (a hang). `condition` may raise
-    OSError or ValueError (a file being replaced, half-read JSON): that counts as False.
-
-    Args:
-        condition: what to wait for.
-        process: the process expected to bring it about.
-        what: the event, for the failure message.
-        poll_s: seconds between checks.
-    """
-    hang_guard = time.monotonic() + HANG_GUARD_S
-    while True:
-        try:
-            if condition():
-                return
-        except (OSError, ValueError):
-            pass
-        if process.poll() is not None:
-            tail = process.stderr.read()[-2000:] if process.stderr else ""
-            raise AssertionError(f"the process ended (exit {process.returncode}) before {what}: {tail!r}")
-        assert time.monotonic() < hang_guard, f"no {what} after {HANG_GUARD_S} s: the process hangs"
-        time.sleep(poll_s)
+    """`nipkit.sweep.watch.wait_for` with HANG_GUARD_S as the limit against hangs: waits until
+    `condition()` holds while `process` runs; fails if the process ends first."""
+    watch.wait_for(condition, process, what, HANG_GUARD_S, poll_s)
 
 
 def kill_at_checkpoint(args: Sequence[str], state: Path, step: int) -> None:

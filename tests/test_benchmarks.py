@@ -97,3 +97,13 @@ def test_gpu_script_quick_mode_runs_without_a_gpu(tmp_path):
         assert rows, variant
     assert (tmp_path / "gpu" / "fplusn" / "report" / "report.md").is_file()
     assert "F+N run took" in (tmp_path / "gpu" / "gpu.log").read_text()
+
+
+@pytest.mark.parametrize("script, option", [("sweep.py", "--kill"), ("multi_worker.py", "--quick")])
+def test_scale_benchmarks_load_their_helpers(script, option):
+    # Their full runs take minutes (BENCHMARKS.md has the figures); this checks that each
+    # script imports nipkit's helpers it needs and offers its options.
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=HANG_GUARD_S)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert option in done.stdout

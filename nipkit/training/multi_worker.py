@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -32,7 +33,7 @@ from typing import Iterator
 from nipkit.config import Config
 from nipkit.errors import ConfigError, TrainingError
 
-__all__ = ["MULTI_WORKER", "read_tf_config", "is_chief", "uses_multi_worker", "start_multi_worker", "worker_output"]
+__all__ = ["MULTI_WORKER", "localhost_tf_configs", "read_tf_config", "is_chief", "uses_multi_worker", "start_multi_worker", "worker_output"]
 
 MULTI_WORKER = "multi_worker"
 EXAMPLE = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
@@ -41,6 +42,27 @@ _strategy = None  # one per process: TensorFlow configures collective ops once
 
 def _bad(problem: str) -> ConfigError:
     return ConfigError(f"TF_CONFIG: {problem}; expected e.g. {EXAMPLE}")
+
+
+def localhost_tf_configs(workers: int) -> list[str]:
+    """TF_CONFIG values for `workers` processes on this machine, on free localhost ports.
+
+    Args:
+        workers: how many workers; the i-th value is worker i's (worker 0 is the chief).
+
+    Example:
+        >>> configs = localhost_tf_configs(2)
+        >>> json.loads(configs[1])["task"]
+        {'type': 'worker', 'index': 1}
+    """
+    sockets = [socket.socket() for _ in range(workers)]
+    for s in sockets:  # all bound at once, so that no two get the same port
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    cluster = {"worker": [f"localhost:{port}" for port in ports]}
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(workers)]
 
 
 def read_tf_config() -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import pytest
 import yaml
 
 from nip_runs import error_lines, invoke
+from nipkit.sweep.watch import checkpoint_step
+from nipkit.training.multi_worker import localhost_tf_configs
 from nipkit.training.run_lock import LOCK_FILE
 from support import HANG_GUARD_S, nipkit_executable, wait_for
 from test_joint_experiment import TINY
@@ -29,33 +30,15 @@ def write_config(path: Path, **training) -> Path:
     return path
 
 
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def tf_config(ports: list[int], index: int) -> str:
-    return json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": index}})
-
-
 def start_workers(config: Path, out: Path, *extra: str) -> list[subprocess.Popen]:
-    ports = free_ports(2)
     return [subprocess.Popen([nipkit_executable(), "run", str(config), "--out", str(out), *extra],
-                             env={**os.environ, "TF_CONFIG": tf_config(ports, i), "TF_CPP_MIN_LOG_LEVEL": "3"},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+                             env={**os.environ, "TF_CONFIG": value, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for value in localhost_tf_configs(2)]
 
 
 def history(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "joint-r0" / "history.jsonl").read_text().splitlines()]
-
-
-def checkpoint_step(run: Path) -> int:
-    return json.loads((run / "joint-r0" / "checkpoint" / "state.json").read_text())["step"]
 
 
 def test_two_workers_killed_and_resumed_reach_the_loss_of_one(tmp_path, demo_data):
@@ -65,13 +48,13 @@ def test_two_workers_killed_and_resumed_reach_the_loss_of_one(tmp_path, demo_dat
 
     chief, worker = start_workers(config, out)
     try:
-        wait_for(lambda: 2 <= checkpoint_step(out) < STEPS, chief, "a checkpoint of the chief")
+        wait_for(lambda: 2 <= checkpoint_step(out / "joint-r0") < STEPS, chief, "a checkpoint of the chief")
         worker.send_signal(signal.SIGKILL)  # one worker dies; the cluster is restarted, as a job manager would
     finally:
         for process in (worker, chief):
             process.kill()
             process.communicate()
-    killed_at = checkpoint_step(out)
+    killed_at = checkpoint_step(out / "joint-r0")
 
     resumed = start_workers(config, out, "--resume")
     results = [process.communicate(timeout=HANG_GUARD_S) for process in resumed]

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from nip_runs import error_lines, invoke
+from nipkit.sweep.watch import checkpoint_step, history_steps, lock_holder
 from nipkit.training.run_lock import LOCK_FILE, RunLock
 from support import HANG_GUARD_S, nipkit_executable, wait_for
 from test_joint_experiment import TINY
@@ -46,19 +47,6 @@ def write_sweep(tmp_path: Path, sweep: dict, **training) -> Path:
     return path
 
 
-def history_steps(run: Path) -> list[int]:
-    return [json.loads(line)["step"] for line in (run / "joint-r0" / "history.jsonl").read_text().splitlines()]
-
-
-def lock_pid(folder: Path) -> int | None:
-    text = (folder / LOCK_FILE).read_text()
-    return json.loads(text)["pid"] if text.strip() else None
-
-
-def checkpoint_step(run: Path) -> int:
-    return json.loads((run / "joint-r0" / "checkpoint" / "state.json").read_text())["step"]
-
-
 def test_a_ray_sweep_survives_a_killed_worker(tmp_path, demo_data, ray_address):
     config = write_sweep(tmp_path, {"training.seed": [0, 1]}, **KILLED)
     out = tmp_path / "runs"
@@ -67,8 +55,8 @@ def test_a_ray_sweep_survives_a_killed_worker(tmp_path, demo_data, ray_address):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     victim = out / "seed=0"
     try:
-        wait_for(lambda: 2 <= checkpoint_step(victim) < KILLED["steps"], sweep, "a checkpoint of seed=0")
-        worker = lock_pid(victim)  # the Ray worker process training seed=0
+        wait_for(lambda: 2 <= checkpoint_step(victim / "joint-r0") < KILLED["steps"], sweep, "a checkpoint of seed=0")
+        worker = lock_holder(victim)  # the Ray worker process training seed=0
         os.kill(worker, signal.SIGKILL)
         stdout, stderr = sweep.communicate(timeout=HANG_GUARD_S)
     finally:
@@ -83,7 +71,7 @@ def test_a_ray_sweep_survives_a_killed_worker(tmp_path, demo_data, ray_address):
     resumed = [line for line in log.splitlines() if line.startswith("resuming ")]
     assert len(resumed) == 1 and 2 <= int(resumed[0].rsplit(" ", 1)[1]) < KILLED["steps"], log
     for name in ("seed=0", "seed=1"):
-        assert history_steps(out / name) == [0, 4, 8]  # no gap, no step twice
+        assert history_steps(out / name / "joint-r0") == [0, 4, 8]  # no gap, no step twice
         assert json.loads((out / name / "joint-r0" / "summary.json").read_text())["steps"] == 8
         assert not (out / name / LOCK_FILE).exists()
     report = (out / "report" / "report.md").read_text()
@@ -106,13 +94,13 @@ def test_a_local_sweep_retries_a_killed_run_and_goes_on_past_a_held_one(tmp_path
         hang_guard = time.monotonic() + HANG_GUARD_S
         while True:  # an event, not a duration: a checkpoint of seed=0 before its last step
             try:
-                if 2 <= checkpoint_step(run) < KILLED["steps"]:
+                if 2 <= checkpoint_step(run / "joint-r0") < KILLED["steps"]:
                     break
             except (OSError, ValueError):
                 pass
             assert sweep.is_alive() and time.monotonic() < hang_guard, finished
             time.sleep(0.005)
-        os.kill(lock_pid(run), signal.SIGKILL)  # the `nipkit run` process of seed=0
+        os.kill(lock_holder(run), signal.SIGKILL)  # the `nipkit run` process of seed=0
         sweep.join(HANG_GUARD_S)
     finally:
         holder.stdin.close()
@@ -126,7 +114,7 @@ def test_a_local_sweep_retries_a_killed_run_and_goes_on_past_a_held_one(tmp_path
     assert not (held / "joint-r0").exists()  # never trained while held
     assert f"seed=0: its process was killed (signal {signal.SIGKILL}); resuming it (attempt 2)" in stdout
     assert "resuming " in (run / "run.log").read_text()
-    assert history_steps(run) == [0, 4, 8]  # no gap, no step twice
+    assert history_steps(run / "joint-r0") == [0, 4, 8]  # no gap, no step twice
     assert "[seed=0/joint-r0](../seed=0/joint-r0)" in (out / "report" / "report.md").read_text()
     record = json.loads((out / "sweep.json").read_text())
     assert (record["executor"], record["done"], record["failed"]) == ("local", 1, 1)
