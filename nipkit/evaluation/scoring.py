@@ -106,7 +106,7 @@ class ChannelScorer:
             return self.classifications([channel])[0]
         def through_differentiable(rgb, draws):
             probs, rate = self.classify(rgb, draws)
-            return [(probs.numpy(), float(rate))]
+            return [(probs.numpy(), float(rate) if self.codes else None)]
 
         return self._classify_batches(through_differentiable, 1)[0]
 
@@ -137,10 +137,11 @@ class ChannelScorer:
         shared = {"labels": np.concatenate(labels), "images": np.concatenate(images)}
         return [{"probs": np.concatenate(found), **shared, "bpp": self._mean_rate(rated)} for found, rated in zip(probs, rates)]
 
-    def _mean_rate(self, rated: list) -> float | None:
-        """The patch-weighted mean of the batches' rates; None when no step codes."""
+    @staticmethod
+    def _mean_rate(rated: list) -> float | None:
+        """The patch-weighted mean of (rate, patches) per batch; None when no step coded (every entry None)."""
         known = [r for r in rated if r is not None]
-        if not self.codes or not known:
+        if not known:
             return None
         return float(np.average([r for r, _ in known], weights=[w for _, w in known]))
 
