@@ -5,7 +5,15 @@ import math
 
 import keras
 
-from nipkit.ops.filtering import check_border_fits, check_kernel_size, check_padding, filter2d, gaussian_kernel
+from nipkit.ops.filtering import (
+    check_border_fits,
+    check_kernel_size,
+    check_padding,
+    filter2d,
+    gaussian_kernel,
+    gaussian_profiles,
+    separable_filter_per_image,
+)
 
 __all__ = ["Gaussian"]
 
@@ -27,6 +35,7 @@ class Gaussian(keras.layers.Layer):
     Call arguments:
         inputs: (batch, height, width, channels) images; height and width larger than
             kernel_size // 2 with "reflect" padding.
+        sigma: optional per-image standard deviations, a (batch,) tensor (drawn values).
 
     Example:
         >>> import numpy as np
@@ -43,8 +52,13 @@ class Gaussian(keras.layers.Layer):
         self.kernel_size = check_kernel_size(kernel_size, "Gaussian")
         self.padding = check_padding(padding, "Gaussian")
 
-    def call(self, inputs):
-        return filter2d(inputs, gaussian_kernel(self.sigma, self.kernel_size), self.padding)
+    # Arguments a config may draw at random (see `nipkit.random_values`), given to `call` per image.
+    RANDOM_ARGUMENTS = {"sigma": "image"}
+
+    def call(self, inputs, sigma=None):
+        if sigma is None:
+            return filter2d(inputs, gaussian_kernel(self.sigma, self.kernel_size), self.padding)
+        return separable_filter_per_image(inputs, gaussian_profiles(sigma, self.kernel_size), self.padding)
 
     def compute_output_shape(self, input_shape):
         return check_border_fits(input_shape, self.kernel_size // 2, self.padding, "Gaussian")

@@ -35,6 +35,7 @@ class Sharpen(keras.layers.Layer):
     Call arguments:
         inputs: (batch, height, width, 3) RGB images in [0, 1]; height and width >= 2
             with "reflect" padding.
+        strength: optional per-image strengths, a (batch,) tensor (drawn values).
 
     Example:
         >>> import numpy as np
@@ -57,10 +58,18 @@ class Sharpen(keras.layers.Layer):
             raise ValueError(f"Sharpen: expects (batch, height, width, 3) RGB input; got shape {tuple(input_shape)}")
         super().build(input_shape)
 
-    def call(self, inputs):
+    # Arguments a config may draw at random (see `nipkit.random_values`), given to `call` per image.
+    RANDOM_ARGUMENTS = {"strength": "image"}
+
+    def call(self, inputs, strength=None):
         hsv = rgb_to_hsv(inputs)
-        kernel = (1.0 - self.strength) * _IDENTITY + self.strength * UNSHARP_KERNEL
-        value = filter2d(hsv[..., 2:3], kernel, self.padding)
+        if strength is None:
+            kernel = (1.0 - self.strength) * _IDENTITY + self.strength * UNSHARP_KERNEL
+            value = filter2d(hsv[..., 2:3], kernel, self.padding)
+        else:  # the same blend, (1 − s)·V + s·(K ⋆ V), with one s per image
+            weight = ops.reshape(ops.cast(strength, hsv.dtype), (-1, 1, 1, 1))
+            original = hsv[..., 2:3]
+            value = original + weight * (filter2d(original, UNSHARP_KERNEL, self.padding) - original)
         value = ops.clip(value, 0.0, 1.0)
         rgb = hsv_to_rgb(ops.concatenate([hsv[..., :2], value], axis=-1))
         return ops.clip(rgb, 0.0, 1.0)

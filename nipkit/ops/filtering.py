@@ -33,6 +33,8 @@ __all__ = [
     "pad_borders",
     "filter2d",
     "gaussian_kernel",
+    "gaussian_profiles",
+    "separable_filter_per_image",
     "spatial_size",
     "scaled_size",
     "interpolation_matrix",
@@ -123,6 +125,43 @@ def gaussian_kernel(sigma: float, size: int) -> np.ndarray:
     profile = np.exp(-(radius**2) / (2.0 * sigma**2))
     profile /= profile.sum()
     return np.outer(profile, profile).astype("float32")
+
+
+def gaussian_profiles(sigma, size: int):
+    """(batch, size) normalised 1D Gaussian profiles, one per entry of the (batch,) tensor `sigma`.
+
+    The outer product of a row with itself is `gaussian_kernel(sigma[i], size)`.
+    """
+    radius = np.arange(size, dtype="float32") - (size - 1) / 2
+    sigma = ops.reshape(ops.cast(sigma, "float32"), (-1, 1))
+    profile = ops.exp(-ops.convert_to_tensor(radius**2)[None, :] / (2.0 * sigma**2))
+    return profile / ops.sum(profile, axis=1, keepdims=True)
+
+
+def _shifted_sum(images, weights, axis: int, padding: str):
+    """Σ_j weights[:, j] · (images shifted by j − k//2 along `axis`), borders padded."""
+    size = weights.shape[1]
+    channels = images.shape[-1]
+    radius = size // 2
+    padded = pad_borders(images, radius if axis == 1 else 0, radius if axis == 2 else 0, padding)
+    # One depthwise convolution with `size` one-hot kernels yields every shifted copy at once.
+    deltas = np.eye(size, dtype="float32").reshape((size, 1, 1, size) if axis == 1 else (1, size, 1, size))
+    shifted = ops.depthwise_conv(padded, ops.cast(np.tile(deltas, (1, 1, channels, 1)), images.dtype),
+                                 strides=1, padding="valid")
+    batch, height, width = ops.shape(shifted)[0], ops.shape(shifted)[1], ops.shape(shifted)[2]
+    shifted = ops.reshape(shifted, (batch, height, width, channels, size))
+    return ops.sum(shifted * ops.cast(weights, images.dtype)[:, None, None, None, :], axis=-1)
+
+
+def separable_filter_per_image(images, profiles, padding: str = "reflect"):
+    """Correlates every channel of image i with outer(profiles[i], profiles[i]); same output size.
+
+    Args:
+        images: a (batch, height, width, channels) tensor with a known channel count.
+        profiles: a (batch, k) tensor of 1D kernels with a static odd k, one per image.
+        padding: the border mode, one of `PADDING_MODES`.
+    """
+    return _shifted_sum(_shifted_sum(images, profiles, 2, padding), profiles, 1, padding)
 
 
 def spatial_size(images) -> tuple:

@@ -56,7 +56,7 @@ def test_resumed_batches_draw_what_an_uninterrupted_run_draws(tmp_path, demo_dat
     (("channel", 1, "jpeg", "quality"), {"choice": [0, 50]}, "channel[1].jpeg.quality", "DifferentiableJPEG: quality must be an integer from 1 to 100; got 0"),
     (("channel", 0, "downscale", "scale"), {"uniform": [0.0, 1.0]}, "channel[0].downscale.scale", "Downscale: scale must be a number in (0, 1]; got 0.0"),
     (("channel", 0, "downscale", "scale"), {"uniform": [0.5, 1.5]}, "channel[0].downscale.scale", "Downscale: scale must be a number in (0, 1]; got 1.5"),
-    (("manipulations", 1, "gaussian", "sigma"), {"choice": [1, 2]}, "manipulations[1].gaussian.sigma", "Gaussian cannot draw 'sigma'"),
+    (("manipulations", 1, "gaussian", "kernel_size"), {"choice": [3, 5]}, "manipulations[1].gaussian.kernel_size", "Gaussian cannot draw 'kernel_size'"),
 ])
 def test_bad_distributions_are_one_located_line(tmp_path, capsys, path, value, where, message):
     config = json.loads(json.dumps(RANDOM))
@@ -94,3 +94,20 @@ def test_manipulations_take_drawn_values_per_image():
     np.testing.assert_allclose(out[:, 0, 0, 0], [0.5, 0.0625], rtol=1e-6)
     noisy = np.asarray(AWGN(sigma=0.02, seed=1, clip=False)(images, sigma=np.array([0.0, 0.1], "float32")))
     assert np.abs(noisy[0] - 0.25).max() == 0 and 0.05 < (noisy[1] - 0.25).std() < 0.2
+
+
+@pytest.mark.parametrize("padding", ["reflect", "constant"])
+def test_filters_drawn_per_image_equal_the_fixed_layer_of_each_value(padding):
+    from nipkit.layers.gaussian import Gaussian
+    from nipkit.layers.sharpen import Sharpen
+
+    images = np.random.default_rng(0).uniform(size=(3, 12, 10, 3)).astype("float32")
+    sigmas, strengths = np.array([0.5, 0.83, 2.0], "float32"), np.array([0.0, 1.0, 1.7], "float32")
+    blurred = np.asarray(Gaussian(sigma=1.0, padding=padding)(images, sigma=sigmas))
+    sharpened = np.asarray(Sharpen(padding=padding)(images, strength=strengths))
+    for i in range(3):
+        fixed_blur = np.asarray(Gaussian(sigma=float(sigmas[i]), padding=padding)(images[i:i + 1]))
+        fixed_sharp = np.asarray(Sharpen(strength=float(strengths[i]), padding=padding)(images[i:i + 1]))
+        np.testing.assert_allclose(blurred[i], fixed_blur[0], atol=2e-6)
+        np.testing.assert_allclose(sharpened[i], fixed_sharp[0], atol=2e-5)
+    assert np.abs(blurred[0] - blurred[2]).max() > 0.05  # the draws do change the images
