@@ -18,6 +18,8 @@ that it may:
   forward pass (a scalar tensor: the estimate that training and the differentiable-channel
   evaluation report as `bpp_estimate`), and `last_stream_bpp`, that of its last
   `reference` call measured from real bytes (a float: the `bpp` of the real channel).
+  A step that holds its rate at a target by adapting the rate's weight keeps that
+  weight in `rate_weight` (a variable, or None); history records it.
 
 Example:
     >>> from nipkit.layers import DifferentiableJPEG, Downscale
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     import keras
 
 __all__ = ["STEP_SPEC_OPTIONS", "REFERENCE", "ITSELF", "has_reference", "run_real", "trains_in", "check_trainable",
-           "step_model", "channel_rate"]
+           "step_model", "channel_rate", "channel_rate_weight"]
 
 # Keys of a channel step's spec that nipkit reads itself (not passed to the constructor).
 STEP_SPEC_OPTIONS = ("weights", "trainable")
@@ -88,3 +90,14 @@ def channel_rate(steps: Sequence[keras.layers.Layer], real: bool = False) -> Any
     for rate in rates:
         total = rate if total is None else total + rate
     return total
+
+
+def channel_rate_weight(steps: Sequence[keras.layers.Layer]) -> float | None:
+    """The current `rate_weight` of the first step that adapts one (see the module doc), or None."""
+    import keras
+
+    for step in steps:
+        weight = getattr(step, "rate_weight", None)
+        if weight is not None:
+            return float(keras.ops.convert_to_numpy(weight))
+    return None

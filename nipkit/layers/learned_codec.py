@@ -18,6 +18,8 @@ QUANTIZATIONS = ("soft", "noise", "ste")
 CELL = 8  # pixels per latent along each side: three stride-2 stages
 KERNEL = 5
 FIT_WEIGHT = 1e-2  # fits the entropy model to the latents even at beta = 0
+RATE_ADAPTATION = 0.01  # per training step: the rate weight × exp(0.01 · relative rate error)
+RATE_WEIGHT_RANGE = (1e-7, 10.0)
 _NAME = "LearnedCodec"
 
 
@@ -48,7 +50,11 @@ class LearnedCodec(keras.layers.Layer):
     the entropy coder spends up to its few bytes of overhead. The layer adds
     `beta · bpp` to its losses (`add_loss`), plus a small term that fits the entropy
     model to the latents without moving them. `last_bpp` holds the mean rate estimate
-    of its last call, and `compress` / `decompress` turn images into real bitstreams
+    of its last call. With `target_bpp`, the weight of the rate is a controller rather
+    than a constant: it starts at `beta`, and every training pass multiplies it by
+    exp(0.01 · (bpp − target) / target), so the rate settles at the target whatever the
+    other losses pull (a multiplicative dual ascent; `rate_weight` holds it, and it is
+    saved and resumed with the weights). `compress` / `decompress` turn images into real bitstreams
     (ANS coding with `constriction`, see `nipkit.codecs.bitstream`); `reference` — the
     real counterpart of the channel-step contract — is their round trip.
 
@@ -56,7 +62,10 @@ class LearnedCodec(keras.layers.Layer):
         latent_channels: 16, 32 or 64 (the presets).
         filters: feature maps of the hidden transform stages.
         quantization: "soft", "noise" or "ste".
-        beta: weight of the rate (bits per pixel) in the loss; ≥ 0.
+        beta: weight of the rate (bits per pixel) in the loss; ≥ 0 (the controller's
+            start with `target_bpp`, then > 0).
+        target_bpp: None (the default: `beta` holds the rate) or the rate, in bits per
+            pixel, that training holds by adapting the rate weight.
         codebook_size: number of quantisation values (2 to 255).
         softness: sharpness of the soft assignment (rate, and the "soft" gradient).
         **kwargs: base `keras.layers.Layer` arguments.
@@ -88,6 +97,7 @@ class LearnedCodec(keras.layers.Layer):
         beta: float = 1e-3,
         codebook_size: int = 32,
         softness: float = 5.0,
+        target_bpp: float | None = None,
         **kwargs,
     ) -> None:
         kwargs["dtype"] = kwargs.get("dtype") or "float32"  # the bitstream needs float32 arithmetic
@@ -104,6 +114,12 @@ class LearnedCodec(keras.layers.Layer):
             raise ValueError(f"{_NAME}: codebook_size must be an integer from 2 to 255; got {codebook_size!r}")
         if not isinstance(softness, (int, float)) or not softness > 0:
             raise ValueError(f"{_NAME}: softness must be a positive number; got {softness!r}")
+        if target_bpp is not None:
+            if isinstance(target_bpp, bool) or not isinstance(target_bpp, (int, float)) or not 0 < target_bpp < 24:
+                raise ValueError(f"{_NAME}: target_bpp must be a number of bits per pixel in (0, 24), or null; got {target_bpp!r}")
+            if not beta > 0:
+                raise ValueError(f"{_NAME}: beta must be > 0 with target_bpp (it is the rate weight's start); got {beta!r}")
+        self.target_bpp = None if target_bpp is None else float(target_bpp)
         self.latent_channels, self.filters, self.quantization = latent_channels, filters, quantization
         self.beta, self.codebook_size, self.softness = float(beta), codebook_size, float(softness)
         conv = dict(kernel_size=KERNEL, strides=2, padding="same")
@@ -137,6 +153,23 @@ class LearnedCodec(keras.layers.Layer):
         # would charge them log2(codebook_size) bits each.
         self.logits = self.add_weight(name="entropy_logits", shape=(self.latent_channels, self.codebook_size),
                                       initializer=keras.initializers.Constant(np.tile(-np.abs(values), (self.latent_channels, 1))))
+        self.rate_weight = None  # the controller's weight of the rate, with `target_bpp`
+        if self.target_bpp is not None:
+            self.rate_weight = self.add_weight(name="rate_weight", shape=(), trainable=False, aggregation="mean",
+                                               initializer=keras.initializers.Constant(self.beta))
+
+    def load_own_variables(self, store) -> None:
+        if self.rate_weight is not None and len(store.keys()) == len(self._own_variables()) - 1:
+            # Weights of a codec trained without a rate target (e.g. `nipkit train codec`):
+            # load them and start the controller at beta.
+            for i, variable in enumerate(self._own_variables()[:-1]):
+                variable.assign(store[f"{i}"])
+            return
+        super().load_own_variables(store)
+
+    def _own_variables(self) -> list:
+        """The variables this layer saves itself, in Keras' order (the rate weight last)."""
+        return self._trainable_variables + self._non_trainable_variables
 
     # -- the transforms ---------------------------------------------------------------
     def analyse(self, images):
@@ -185,13 +218,24 @@ class LearnedCodec(keras.layers.Layer):
             weights = soft_assignment(latents, self.codebook, self.softness)
             rate = soft_bits(weights, log_probs) / pixels
             fit = soft_bits(ops.stop_gradient(weights), log_probs) / pixels
-            self.add_loss(self.beta * ops.mean(rate) + FIT_WEIGHT * ops.mean(fit))
+            self.add_loss(self._rate_weight() * ops.mean(rate) + FIT_WEIGHT * ops.mean(fit))
             quantised = self._surrogate(latents, hard, weights)
+            if self.rate_weight is not None:
+                self._adapt_rate_weight(ops.mean(bpp))
         else:
-            self.add_loss(self.beta * ops.mean(bpp))
+            self.add_loss(self._rate_weight() * ops.mean(bpp))
             quantised = straight_through(hard, latents)  # exactly `hard`; gradients still reach what is upstream
         self.last_bpp = ops.mean(bpp)
         return self.synthesise(quantised, height, width)
+
+    def _rate_weight(self):
+        return self.beta if self.rate_weight is None else ops.stop_gradient(ops.convert_to_tensor(self.rate_weight))
+
+    def _adapt_rate_weight(self, bpp) -> None:
+        """One step of the controller: more weight while the rate is above the target."""
+        error = (ops.stop_gradient(bpp) - self.target_bpp) / self.target_bpp
+        updated = self.rate_weight * ops.exp(RATE_ADAPTATION * ops.clip(error, -1.0, 1.0))
+        self.rate_weight.assign(ops.clip(updated, *RATE_WEIGHT_RANGE))  # type: ignore[union-attr]
 
     def _surrogate(self, latents, hard, weights):
         """The quantised latents of a training pass, with the gradient of the chosen quantisation."""
@@ -225,5 +269,6 @@ class LearnedCodec(keras.layers.Layer):
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(latent_channels=self.latent_channels, filters=self.filters, quantization=self.quantization,
-                      beta=self.beta, codebook_size=self.codebook_size, softness=self.softness)
+                      beta=self.beta, codebook_size=self.codebook_size, softness=self.softness,
+                      target_bpp=self.target_bpp)
         return config

@@ -23,6 +23,7 @@ from nipkit.evaluation.report import write_run_figures
 from nipkit.evaluation.scoring import describe_steps
 from nipkit.evaluation.confidence import mean_of_last
 from nipkit.evaluation.summary import LAST_VALIDATIONS, SUMMARY_FILE, NipFidelity, RunSummary
+from nipkit.layers.channel_step import channel_rate_weight
 from nipkit.files import atomic_write
 from nipkit.options import JointTrainingOptions
 from nipkit.random_config import layer_names
@@ -104,6 +105,9 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
         metrics = {"accuracy": scores["accuracy"], "image_accuracy": scores["image_accuracy"], **fidelity}
         rates = ({"train_bpp_estimate": train_means.get("bpp"), "bpp_estimate": scores["bpp"]}
                  if scores.get("bpp") is not None else {})
+        rate_weight = channel_rate_weight(exp.channel)
+        if rate_weight is not None:
+            rates["rate_weight"] = rate_weight
         history.append({
             "step": step, "loss": train_means.get("loss"), "fidelity_loss": train_means.get("fidelity_loss"),
             "train_accuracy": train_means.get("accuracy"), **metrics, **rates,

@@ -108,3 +108,29 @@ def test_bad_images_and_options_are_refused(codec):
         registry.layers.build({"learned_codec": {"beta": -1}})
     with pytest.raises(ConfigError, match="latent_channels must be one of 16, 32, 64"):
         registry.layers.build({"learned_codec": {"latent_channels": 24}})
+    with pytest.raises(ConfigError, match="target_bpp must be a number of bits per pixel"):
+        registry.layers.build({"learned_codec": {"target_bpp": 0}})
+    with pytest.raises(ConfigError, match="beta must be > 0 with target_bpp"):
+        registry.layers.build({"learned_codec": {"target_bpp": 0.5, "beta": 0}})
+
+
+def test_rate_controller_raises_the_rate_weight_above_the_target_and_lowers_it_below(codec, crops, tmp_path):
+    codec(crops)
+    rate = float(keras.ops.convert_to_numpy(codec.last_bpp))
+    keras.Sequential([keras.Input((None, None, 3)), codec]).save(tmp_path / "plain.keras")
+    for target, direction in ((rate / 4, 1), (rate * 4, -1)):
+        held = LearnedCodec(latent_channels=16, filters=8, beta=0.01, target_bpp=target)
+        # the weights of a codec trained without a target load, and the controller starts at beta
+        keras.Sequential([keras.Input((None, None, 3)), held]).load_weights(tmp_path / "plain.keras")
+        assert float(held.rate_weight.numpy()) == np.float32(0.01)
+        assert np.array_equal(np.asarray(held(crops)), np.asarray(codec(crops)))
+        for _ in range(5):
+            held(crops, training=True)
+        weight = float(held.rate_weight.numpy())
+        assert np.sign(weight - 0.01) == direction
+        assert 0.01 * np.exp(-0.05) - 1e-9 <= weight <= 0.01 * np.exp(0.05) + 1e-9  # at most ×e^0.01 a step
+        assert not held.losses or float(held.losses[-1]) >= 0
+    model = keras.Sequential([keras.Input((None, None, 3)), held])
+    model.save(tmp_path / "held.keras")
+    loaded = keras.models.load_model(tmp_path / "held.keras").layers[0]
+    assert loaded.target_bpp == held.target_bpp and float(loaded.rate_weight.numpy()) == weight

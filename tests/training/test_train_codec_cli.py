@@ -125,14 +125,17 @@ def summary(run: Path) -> dict:
     return json.loads((run / "summary.json").read_text())
 
 
-def codec_weights(path: Path) -> list[np.ndarray]:
-    return [np.asarray(w) for w in load_codec(path).get_weights()]
+def codec_weights(path: Path) -> dict[str, np.ndarray]:
+    """{variable name: value} of the codec in `path`, without the rate controller's weight."""
+    codec = load_codec(path)
+    return {v.path.split("/", 1)[-1]: np.asarray(v) for v in codec.weights if v is not codec.rate_weight}
 
 
 def test_f_and_f_plus_c_train_the_codec_only_in_f_plus_c(codec_run, tmp_path, demo_data):
     pretrained = str(codec_run / "best.keras")
-    spec = {"learned_codec": {"latent_channels": 16, "filters": 8, "beta": 0.01, "weights": pretrained,
-                              "trainable": ["codec"]}}
+    # target_bpp: the rate weight is a controller, started at beta (the file has none)
+    spec = {"learned_codec": {"latent_channels": 16, "filters": 8, "beta": 0.01, "target_bpp": 0.05,
+                              "weights": pretrained, "trainable": ["codec"]}}
     code, out, err = invoke("run", joint_config(tmp_path / "fc.yaml", spec, ["fan", "codec"]), "--out", tmp_path / "fc")
     assert code == 0, err
     f, fc = summary(tmp_path / "fc" / "fan-r0"), summary(tmp_path / "fc" / "codec-r0")
@@ -141,10 +144,16 @@ def test_f_and_f_plus_c_train_the_codec_only_in_f_plus_c(codec_run, tmp_path, de
         assert [(step["step"].split("(")[0], step["ran_as"]) for step in s["real_channel"]] == [("LearnedCodec", "reference")]
         assert 0 < s["bpp_estimate"] < s["bpp"] < s["bpp_estimate"] + 0.2  # the stream pays its header on 48² patches
     start = codec_weights(codec_run / "best.keras")
-    assert all(np.array_equal(a, b) for a, b in zip(codec_weights(tmp_path / "fc" / "fan-r0" / "channel-0.keras"), start))
-    assert not all(np.array_equal(a, b) for a, b in zip(codec_weights(tmp_path / "fc" / "codec-r0" / "channel-0.keras"), start))
+    frozen, trained = (codec_weights(tmp_path / "fc" / run / "channel-0.keras") for run in ("fan-r0", "codec-r0"))
+    assert frozen.keys() == trained.keys() == start.keys()
+    assert all(np.array_equal(frozen[k], start[k]) for k in start)
+    assert not all(np.array_equal(trained[k], start[k]) for k in start)
     history = [json.loads(line) for line in (tmp_path / "fc" / "codec-r0" / "history.jsonl").read_text().splitlines()]
     assert history[-1]["bpp_estimate"] > 0 and history[-1]["train_bpp_estimate"] > 0
+    # above the target the F+C controller raised the rate weight; the frozen codec of F kept beta
+    assert history[-1]["train_bpp_estimate"] > 0.05 and history[-1]["rate_weight"] > 0.01
+    f_history = [json.loads(line) for line in (tmp_path / "fc" / "fan-r0" / "history.jsonl").read_text().splitlines()]
+    assert f_history[-1]["rate_weight"] == pytest.approx(0.01, rel=1e-6)
     report = (tmp_path / "fc" / "report" / "report.md").read_text()
     assert "## Accuracy against rate" in report and "| F+C ·" in report
     assert (tmp_path / "fc" / "report" / "rate.png").is_file()
