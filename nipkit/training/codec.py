@@ -7,7 +7,7 @@ loop as NIP pre-training (`nipkit.training.nip.train_model`): run folder, resume
 TensorBoard, history, checkpoints, best model and the non-finite-loss guard. Validation
 records PSNR, SSIM, the rate measured from real bitstreams of the validation patches
 (`bpp`) and the model's estimate (`bpp_estimate`); the best model is the one with the
-lowest L + β·R. `best.keras` and `last.keras` hold the codec as a one-layer model, the
+lowest L + β·R (with the codec's `target_bpp`, R counts only above the target). `best.keras` and `last.keras` hold the codec as a one-layer model, the
 layout of an experiment's `channel-N.keras`, so either can be a channel step's `weights:`.
 
 Example:
@@ -29,7 +29,7 @@ from nipkit.config import Config
 from nipkit.data import Dataset
 from nipkit.data.patches import train_batches
 from nipkit.errors import ConfigError
-from nipkit.layers.channel_step import step_model
+from nipkit.layers.channel_step import channel_rate_weight, step_model
 from nipkit.options import NipTrainingOptions
 from nipkit.schema import config_kind
 from nipkit.training.nip import NipResult, NipTrainer, train_model
@@ -79,8 +79,13 @@ class CodecTrainer(NipTrainer):
             estimates.append(float(keras.ops.convert_to_numpy(self.codec.last_bpp)) * len(target[start : start + 8]))
         estimate = sum(estimates) / len(target)
         measured = stream_bpp(self.codec.compress(target), target.shape)
-        return {"distortion": val_loss, "val_loss": val_loss + self.codec.beta * estimate,
-                "bpp": measured, "bpp_estimate": estimate}
+        target_bpp = self.codec.target_bpp
+        # With a rate target, bits count only above it: the best model is the least distorted at the target.
+        charged = estimate if target_bpp is None else max(0.0, estimate - target_bpp)
+        metrics = {"distortion": val_loss, "val_loss": val_loss + self.codec.beta * charged,
+                   "bpp": measured, "bpp_estimate": estimate}
+        rate_weight = channel_rate_weight([self.codec])
+        return metrics if rate_weight is None else {**metrics, "rate_weight": rate_weight}
 
 
 def train_codec(

@@ -48,6 +48,17 @@ def test_tiny_run_records_rate_and_distortion(codec_run):
     assert any((codec_run / "tensorboard").iterdir())
 
 
+def test_a_rate_target_raises_the_rate_weight_and_charges_only_the_bits_above_it(tmp_path, demo_data):
+    run = tmp_path / "held"
+    code, _, err = invoke("train", "codec", EXAMPLE, "--out", run, "--set", "training.steps=3",
+                          "--set", "codec.learned_codec.target_bpp=0.05")
+    assert code == 0, err
+    start, end = history(run)
+    assert start["rate_weight"] == pytest.approx(0.01) and end["rate_weight"] > 0.01  # its rate is above 0.05
+    assert end["val_loss"] == pytest.approx(end["distortion"] + 0.01 * (end["bpp_estimate"] - 0.05))
+    assert load_codec(run / "last.keras").target_bpp == 0.05
+
+
 def test_saved_codec_writes_the_streams_it_reads(codec_run, demo_data):
     codec = load_codec(codec_run)
     assert isinstance(codec, LearnedCodec) and codec.latent_channels == 16
