@@ -170,6 +170,23 @@ def test_f_and_f_plus_c_train_the_codec_only_in_f_plus_c(codec_run, tmp_path, de
     assert (tmp_path / "fc" / "report" / "rate.png").is_file()
 
 
+def test_f_plus_n_plus_c_trains_nip_codec_and_fan_together(codec_run, tmp_path, demo_data):
+    spec = {"learned_codec": {"latent_channels": 16, "filters": 8, "beta": 0.01, "target_bpp": 0.05,
+                              "weights": str(codec_run / "best.keras"), "trainable": ["joint_codec"]}}
+    path = joint_config(tmp_path / "fnc.yaml", spec, ["joint_codec"])
+    code, _, err = invoke("run", path, "--set", "nip=inet", "--set", "training.learning_rate=1e-4",
+                          "--set", "training.nip_learning_rate=1e-4", "--out", tmp_path / "fnc")
+    assert code == 0, err
+    run = tmp_path / "fnc" / "joint_codec-r0"
+    s = summary(run)
+    assert s["mode"] == "joint_codec" and s["real_channel"][0]["ran_as"] == "reference" and s["bpp"] > 0
+    assert s["nip"]["psnr"] != s["nip"]["psnr_initial"]  # the NIP trained too
+    start = codec_weights(codec_run / "best.keras")
+    trained = codec_weights(run / "channel-0.keras")
+    assert not all(np.array_equal(trained[k], start[k]) for k in start)
+    assert history(run)[-1]["rate_weight"] > 0.01
+
+
 def test_a_codec_mode_without_a_trainable_codec_is_refused(tmp_path):
     path = joint_config(tmp_path / "bad.yaml", {"learned_codec": {"latent_channels": 16, "filters": 8}}, ["fan", "codec"])
     code, _, err = invoke("validate", path)
