@@ -132,10 +132,12 @@ class RunLock:
             return self
         self._made_folder = not self.folder.exists()
         while True:
-            self.folder.mkdir(parents=True, exist_ok=True)  # again after a holder's release removed it
             try:
+                self.folder.mkdir(parents=True, exist_ok=True)  # again after a holder's release removed it
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            except FileNotFoundError:  # a holder's release removed the folder between mkdir and open
+            except (FileNotFoundError, FileExistsError):  # a holder's release removed the folder meanwhile
+                if self.folder.exists() and not self.folder.is_dir():
+                    raise
                 continue
             if not _try_lock(fd, self.wait):
                 holder = _read_record(fd)
