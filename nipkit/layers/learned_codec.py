@@ -54,9 +54,9 @@ class LearnedCodec(keras.layers.Layer):
     than a constant: it starts at `beta`, and every training pass multiplies it by
     exp(0.01 · (bpp − target) / target), so the rate settles at the target whatever the
     other losses pull (a multiplicative dual ascent; `rate_weight` holds it, and it is
-    saved and resumed with the weights). `compress` / `decompress` turn images into real bitstreams
-    (ANS coding with `constriction`, see `nipkit.codecs.bitstream`); `reference` — the
-    real counterpart of the channel-step contract — is their round trip.
+    saved and resumed with the weights). `compress` / `decompress` turn images into real
+    bitstreams (ANS coding with `constriction`, see `nipkit.codecs.bitstream`);
+    `reference` — the real counterpart of the channel-step contract — is their round trip.
 
     Args:
         latent_channels: 16, 32 or 64 (the presets).

@@ -7,8 +7,9 @@ loop as NIP pre-training (`nipkit.training.nip.train_model`): run folder, resume
 TensorBoard, history, checkpoints, best model and the non-finite-loss guard. Validation
 records PSNR, SSIM, the rate measured from real bitstreams of the validation patches
 (`bpp`) and the model's estimate (`bpp_estimate`); the best model is the one with the
-lowest L + β·R (with the codec's `target_bpp`, R counts only above the target). `best.keras` and `last.keras` hold the codec as a one-layer model, the
-layout of an experiment's `channel-N.keras`, so either can be a channel step's `weights:`.
+lowest L + β·R (with the codec's `target_bpp`, R counts only above the target).
+`best.keras` and `last.keras` hold the codec as a one-layer model, the layout of an
+experiment's `channel-N.keras`, so either can be a channel step's `weights:`.
 
 Example:
     >>> result = train_codec(load_config("examples/codec/codec32.yaml"), out="runs/codec32")  # doctest: +SKIP
