@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import keras
+from keras import ops
 
-from nipkit.ops.filtering import RESIZE_METHODS, resize_images, scaled_size, spatial_size
+from nipkit.ops.filtering import RESIZE_METHODS, interpolation_matrices, resize_images, scaled_size, spatial_size
 
 __all__ = ["Resample"]
 
@@ -25,6 +26,8 @@ class Resample(keras.layers.Layer):
 
     Call arguments:
         inputs: (batch, height, width, channels) images.
+        factor: optional per-image factors, a (batch,) tensor (drawn values); each image
+            is resampled as the layer with its own factor would resample it.
 
     Example:
         >>> import numpy as np
@@ -42,10 +45,26 @@ class Resample(keras.layers.Layer):
         self.factor = float(factor)
         self.method = method
 
-    def call(self, inputs):
+    # Arguments a config may draw at random (see `nipkit.random_values`), given to `call` per image.
+    RANDOM_ARGUMENTS = {"factor": "image"}
+
+    def call(self, inputs, factor=None):
         height, width = spatial_size(inputs)
-        small = resize_images(inputs, (scaled_size(height, self.factor), scaled_size(width, self.factor)), self.method)
-        return resize_images(small, (height, width), self.method)
+        if factor is None:
+            small = resize_images(inputs, (scaled_size(height, self.factor), scaled_size(width, self.factor)),
+                                  self.method)
+            return resize_images(small, (height, width), self.method)
+        factor = ops.reshape(ops.cast(factor, "float32"), (-1,))
+        rows, cols = self._round_trip(height, factor), self._round_trip(width, factor)
+        resized = ops.einsum("boh,bhwc->bowc", ops.cast(rows, inputs.dtype), inputs)
+        return ops.einsum("bpw,bowc->bopc", ops.cast(cols, inputs.dtype), resized)
+
+    def _round_trip(self, size, factor):
+        """(batch, size, size): down to each image's size, then back up, as one matrix per image."""
+        small = ops.maximum(ops.floor(ops.cast(size, "float32") * factor + 1e-6), 1.0)  # as `scaled_size`
+        down = interpolation_matrices(size, small, size, size, self.method)
+        up = interpolation_matrices(small, size, size, size, self.method)
+        return ops.matmul(up, down)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -38,6 +38,7 @@ __all__ = [
     "spatial_size",
     "scaled_size",
     "interpolation_matrix",
+    "interpolation_matrices",
     "resize_images",
 ]
 
@@ -188,15 +189,33 @@ def interpolation_matrix(in_size, out_size, method: str = "bilinear"):
     more than two inputs (no antialiasing); "nearest" picks input
     min(floor((o + 0.5) · in_size / out_size), in_size − 1). Sizes may be scalar tensors.
     """
-    scale = ops.cast(in_size, "float32") / ops.cast(out_size, "float32")
-    centres = (ops.cast(ops.arange(out_size), "float32") + 0.5) * scale
-    positions = ops.cast(ops.arange(in_size), "float32")
-    last = ops.cast(in_size, "float32") - 1.0
+    return interpolation_matrices(in_size, out_size, in_size, out_size, method)[0]
+
+
+def interpolation_matrices(in_sizes, out_sizes, in_padded, out_padded, method: str = "bilinear"):
+    """(batch, out_padded, in_padded) matrices that resize one axis, one size pair per image.
+
+    Entry b holds `interpolation_matrix(in_sizes[b], out_sizes[b])` in its top-left corner
+    and zeros elsewhere, so images of one batch can be resized to different sizes inside
+    tensors of one padded size.
+
+    Args:
+        in_sizes, out_sizes: (batch,) tensors of sizes, or scalars shared by the batch.
+        in_padded, out_padded: the padded sizes (ints or scalar tensors), >= every size.
+        method: one of `RESIZE_METHODS`.
+    """
+    in_sizes = ops.reshape(ops.cast(in_sizes, "float32"), (-1, 1, 1))
+    out_sizes = ops.reshape(ops.cast(out_sizes, "float32"), (-1, 1, 1))
+    outputs = ops.cast(ops.arange(out_padded), "float32")[None, :, None]
+    positions = ops.cast(ops.arange(in_padded), "float32")[None, None, :]
+    centres = (outputs + 0.5) * (in_sizes / out_sizes)
+    last = in_sizes - 1.0
     if method == "nearest":
-        nearest = ops.minimum(ops.floor(centres), last)
-        return ops.cast(ops.equal(nearest[:, None], positions[None, :]), "float32")
-    coords = ops.minimum(ops.maximum(centres - 0.5, 0.0), last)
-    return ops.relu(1.0 - ops.abs(coords[:, None] - positions[None, :]))
+        weights = ops.cast(ops.equal(ops.minimum(ops.floor(centres), last), positions), "float32")
+    else:  # inputs past in_sizes[b] get no weight: the clamped coordinate stays within 1 of them
+        coords = ops.minimum(ops.maximum(centres - 0.5, 0.0), last)
+        weights = ops.relu(1.0 - ops.abs(coords - positions))
+    return weights * ops.cast(outputs < out_sizes, "float32")
 
 
 def resize_images(images, size, method: str = "bilinear"):

@@ -111,3 +111,36 @@ def test_filters_drawn_per_image_equal_the_fixed_layer_of_each_value(padding):
         np.testing.assert_allclose(blurred[i], fixed_blur[0], atol=2e-6)
         np.testing.assert_allclose(sharpened[i], fixed_sharp[0], atol=2e-5)
     assert np.abs(blurred[0] - blurred[2]).max() > 0.05  # the draws do change the images
+
+
+@pytest.mark.parametrize("method", ["bilinear", "nearest"])
+def test_resample_drawn_per_image_equals_the_fixed_layer_of_each_factor(method):
+    from nipkit.layers.resample import Resample
+
+    images = np.random.default_rng(1).uniform(size=(5, 33, 20, 3)).astype("float32")
+    factors = [0.05, 0.3, 0.5, 0.71, 0.9]  # 0.9 · 20 = 18 exactly: float32's 0.9 must not floor to 17
+    resampled = np.asarray(Resample(0.5, method)(images, factor=np.array(factors, "float32")))
+    for i, factor in enumerate(factors):
+        fixed = np.asarray(Resample(factor, method)(images[i:i + 1]))
+        np.testing.assert_allclose(resampled[i], fixed[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("factor, message", [
+    ({"uniform": [0.4, 0.9]}, None),
+    ({"uniform": [0.5, 1.0]}, "Resample: factor must be a number with 0 < factor < 1; got 1.0"),
+])
+def test_resample_factor_is_drawn_per_image_and_its_range_checked(tmp_path, capsys, factor, message):
+    config = json.loads(json.dumps(RANDOM))
+    config["manipulations"].append({"resample": {"factor": factor}})
+    path = write(tmp_path, config)
+    if message is None:
+        arguments = config_random_arguments(Config(config, "random.yaml"))
+        draws = arguments.draw(3, 5, 4, 4)["manipulations.2.factor"]
+        assert np.unique(draws).size > 1 and 0.4 <= draws.min() and draws.max() <= 0.9
+        main(["validate", str(path)])
+        return
+    with pytest.raises(SystemExit) as exit_code:
+        main(["validate", str(path)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_code.value.code == 2 and len(lines) == 1 and message in lines[0]
+    assert re.search(r"random\.yaml:\d+: manipulations\[2\]\.resample\.factor: ", lines[0])
