@@ -46,7 +46,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["nipkit", "nipkit.*"]),
     include_package_data=True,
-    package_data={"nipkit": ["batteries/*.yaml"]},
+    package_data={"nipkit.batteries": ["*.yaml"]},
     install_requires=[
         "keras>=3.3",
         "tensorflow>=2.16",

@@ -23,7 +23,7 @@ def test_list_shows_builtins_with_distribution(nipkit_cli):
 def test_installed_plugin_appears_in_list(nipkit_cli, fixture_plugins):
     result = nipkit_cli("list", "layers", env=pythonpath(fixture_plugins["good"]))
     assert result.returncode == 0, result.stderr
-    line = next(l for l in result.stdout.splitlines() if "fixture_invert" in l)
+    line = next(text for text in result.stdout.splitlines() if "fixture_invert" in text)
     assert "Invert" in line and "nipkit-fixture-good 1.2.3" in line
     assert "fixture_invert" not in nipkit_cli("list", "layers").stdout
 
@@ -32,7 +32,7 @@ def test_broken_plugin_warns_once_and_list_still_works(nipkit_cli, fixture_plugi
     env = pythonpath(fixture_plugins["good"], fixture_plugins["broken"])
     result = nipkit_cli("list", env=env)
     assert result.returncode == 0
-    warnings = [l for l in result.stderr.splitlines() if "fixture_broken" in l]
+    warnings = [text for text in result.stderr.splitlines() if "fixture_broken" in text]
     assert len(warnings) == 1, result.stderr
     assert "nipkit-fixture-broken" in warnings[0] and "nipkit_fixture_missing_dependency" in warnings[0]
     assert "fixture_invert" in result.stdout and "jpeg" in result.stdout

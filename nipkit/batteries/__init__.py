@@ -1,0 +1,1 @@
+"""The built-in batteries of real channels, as YAML files (`nipkit evaluate --battery NAME`)."""
