@@ -112,6 +112,8 @@ class NipTrainingOptions(CommonOptions):
 
     steps: int = option(5000, int_in(1, MAX_STEPS), _positive(MAX_STEPS))
     learning_rate: float = option(1e-4, number_in(0, MAX_RATE), f"a positive number up to {MAX_RATE:g}")
+    lr_decay: float = option(1.0, number_in(0, 1), "a number in (0, 1] (1: a constant rate)")
+    lr_decay_every: int = option(1000, int_in(1, MAX_STEPS), _positive(MAX_STEPS, " (steps)"))
     loss: str = option("l2", one_of("l2", "l1", "ssim"), "l2, l1 or ssim")
     early_stop: bool = option(True, is_bool, "true or false")
     early_stop_checks: int = option(5, int_in(1, 1000), _positive(1000, " (validations the mean covers)"))

@@ -38,7 +38,7 @@ from nipkit.training.draws import with_draws
 from nipkit.training.nip import build_nip, check_patch_sizes, load_nip_weights
 from nipkit.training.run_folder import RunFolder
 from nipkit.training.run_loop import train_run
-from nipkit.training.runtime import Runtime, select_runtime
+from nipkit.training.runtime import Runtime, select_runtime, step_decay
 from nipkit.training.steps import joint_step
 
 __all__ = ["Experiment", "default_fan", "step_model_name", "MAY_CHANGE", "RESUMABLE"]
@@ -154,10 +154,9 @@ class Experiment:
         return self.fan.trainable_variables + steps + (self.nip.trainable_variables if trains_nip(mode) else [])
 
     # -- optimisation ----------------------------------------------------------------
-    def schedule(self, rate: float) -> keras.optimizers.schedules.LearningRateSchedule:
+    def schedule(self, rate: float) -> float | keras.optimizers.schedules.LearningRateSchedule:
         """The learning-rate decay of the options: ×lr_decay every lr_decay_every steps."""
-        return keras.optimizers.schedules.ExponentialDecay(
-            rate, decay_steps=self.options.lr_decay_every, decay_rate=self.options.lr_decay, staircase=True)
+        return step_decay(rate, self.options.lr_decay, self.options.lr_decay_every)
 
     def _build_optimizers(self) -> dict:
         options = self.options

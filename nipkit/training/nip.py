@@ -1,8 +1,9 @@
 """NIP pre-training: teach a NIP to reproduce the dataset's target developer (paper 4.1).
 
 Each step takes a batch of random aligned (RAW, RGB) patches of the training photos and
-makes one Adam update on a fidelity loss (L2 by default). Every `validate_every` steps
-the NIP develops a fixed set of validation patches: loss, PSNR and SSIM go to
+makes one Adam update on a fidelity loss (L2 by default), at a learning rate that decays
+×lr_decay every lr_decay_every steps (constant by default). Every `validate_every` steps
+the NIP develops a fixed set of validation patches: loss, PSNR, SSIM and the rate go to
 `history.jsonl` and TensorBoard, a target | output | difference PNG to `validation/`, the
 model to `best.keras` when its validation loss is the lowest so far, and a checkpoint
 (model, optimiser, loop state) is written atomically. With `early_stop` training ends
@@ -38,7 +39,7 @@ from nipkit.training.early_stop import EarlyStopping
 from nipkit.training.loop import LoopState, TrainingLoop, Validation, allocation_guard
 from nipkit.training.losses import FIDELITY_LOSSES
 from nipkit.training.run_folder import RunFolder
-from nipkit.training.runtime import Runtime, select_runtime
+from nipkit.training.runtime import Runtime, select_runtime, step_decay
 from nipkit.training.steps import nip_step
 
 __all__ = ["NipResult", "NipTrainer", "train_nip", "train_model", "default_output", "load_nip_weights", "build_nip",
@@ -156,7 +157,7 @@ class NipTrainer:
             half = options.patch_size // 2
             self.model(np.zeros((1, half, half, 4), "float32"))
             load_nip_weights(config, self.model)
-            self.optimizer = runtime.adam(options.learning_rate, options.clip_norm)
+            self.optimizer = runtime.adam(self.schedule(), options.clip_norm)
             self.optimizer.build(self.model.trainable_variables)
 
     @classmethod
@@ -180,9 +181,14 @@ class NipTrainer:
         return self.runtime.distribute(
             train_batches(self.dataset, options.patch_size, options.batch_size, options.seed, start_step=start_step))
 
+    def schedule(self) -> float | keras.optimizers.schedules.LearningRateSchedule:
+        """The options' learning rate, ×lr_decay every lr_decay_every steps."""
+        options = self.options
+        return step_decay(options.learning_rate, options.lr_decay, options.lr_decay_every)
+
     def restore_learning_rate(self) -> None:
         """Sets the learning rate of the options again (a checkpoint restores the saved one)."""
-        self.optimizer.learning_rate = self.options.learning_rate
+        self.optimizer.learning_rate = self.schedule()
 
     def name(self) -> str:
         """The registry key of the trained model."""
@@ -211,9 +217,10 @@ def _figure_patches(images: np.ndarray, count: int) -> np.ndarray:
 class _Validator:
     """Develops the fixed validation patches; logs, plots and keeps the best model."""
 
-    def __init__(self, run: RunFolder, runtime: Runtime, model: keras.Model, patches: dict, loss: str,
-                 best: dict, stopper: EarlyStopping | None, extra: Callable[[np.ndarray, np.ndarray, float], dict]) -> None:
-        self.run, self.model, self.patches, self.extra = run, model, patches, extra
+    def __init__(self, run: RunFolder, runtime: Runtime, model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                 patches: dict, loss: str, best: dict, stopper: EarlyStopping | None,
+                 extra: Callable[[np.ndarray, np.ndarray, float], dict]) -> None:
+        self.run, self.model, self.optimizer, self.patches, self.extra = run, model, optimizer, patches, extra
         self.fidelity = FIDELITY_LOSSES[loss]
         self.predict = runtime.compile(lambda raw: tf.cast(model(raw, training=False), tf.float32))
         self.best = best
@@ -233,7 +240,8 @@ class _Validator:
         val_loss = float(np.mean(keras.ops.convert_to_numpy(self.fidelity(target, output))))
         metrics = {"val_loss": val_loss, "psnr": mean_psnr(target, output), "ssim": mean_ssim(target, output)}
         metrics.update(self.extra(target, output, val_loss))
-        record = {"step": step, "loss": train_means.get("loss"), **metrics, "time": round(seconds, 3)}
+        rate = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+        record = {"step": step, "loss": train_means.get("loss"), **metrics, "learning_rate": rate, "time": round(seconds, 3)}
         self.history.append(record)
         self.last = record
         save_comparison(
@@ -322,7 +330,8 @@ def train_model(
                           "per validation image", [config.name_of(("training", "validation_patches")),
                                                    config.name_of(("training", "validation_size"))]):
         patches = trainer.validation_set()
-    validator = _Validator(run, trainer.runtime, model, patches, options.loss, best, stopper, trainer.validation_metrics)
+    validator = _Validator(run, trainer.runtime, model, optimizer, patches, options.loss, best, stopper,
+                           trainer.validation_metrics)
 
     def checkpoint(state: LoopState) -> None:
         save_checkpoint(

@@ -25,7 +25,26 @@ import tensorflow as tf
 
 from nipkit.errors import TrainingError
 
-__all__ = ["Runtime", "select_runtime"]
+__all__ = ["Runtime", "select_runtime", "step_decay"]
+
+
+def step_decay(rate: float, decay: float, every: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """A learning rate that is multiplied by `decay` every `every` steps (`rate` itself when decay is 1).
+
+    The schedule follows the optimiser's step count, so a restored checkpoint resumes it.
+
+    Args:
+        rate: the starting learning rate.
+        decay: the factor, in (0, 1].
+        every: the steps between two decays.
+
+    Example:
+        >>> round(float(step_decay(1e-3, 0.5, 100)(250)), 8)
+        0.00025
+    """
+    if decay == 1:
+        return rate
+    return keras.optimizers.schedules.ExponentialDecay(rate, decay_steps=every, decay_rate=decay, staircase=True)
 
 
 @dataclass

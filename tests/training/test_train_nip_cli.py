@@ -26,6 +26,7 @@ from nipkit.training.checkpoints import read_state
 
 STEPS = SMALL_TRAINING["steps"]
 VALIDATED = list(range(0, STEPS + 1, SMALL_TRAINING["validate_every"]))
+DECAY = {"lr_decay": 0.5, "lr_decay_every": 8}  # the runs killed and resumed cross a decay
 
 
 def history(run: Path) -> list[dict]:
@@ -40,7 +41,7 @@ def weights(path: Path) -> list[np.ndarray]:
 def run_a(tmp_path_factory, demo_data) -> tuple[Path, str]:
     """An uninterrupted short INet run; returns (run folder, stdout)."""
     root = tmp_path_factory.mktemp("run_a")
-    config = write_config(root / "inet.yaml")
+    config = write_config(root / "inet.yaml", **DECAY)
     code, out, err = invoke("train", "nip", config, "--out", root / "A")
     assert code == 0, err
     return root / "A", out
@@ -50,11 +51,13 @@ def test_short_run_lowers_the_loss_and_fills_the_run_folder(run_a, demo_data):
     run, out = run_a
     records = history(run)
     assert [r["step"] for r in records] == VALIDATED
-    assert set(records[-1]) >= {"step", "loss", "val_loss", "psnr", "ssim", "time"}
+    assert set(records[-1]) >= {"step", "loss", "val_loss", "psnr", "ssim", "learning_rate", "time"}
+    rate, every = SMALL_TRAINING["learning_rate"], DECAY["lr_decay_every"]
+    assert [r["learning_rate"] for r in records] == pytest.approx([rate * 0.5 ** (s // every) for s in VALIDATED])
     assert records[-1]["loss"] < records[1]["loss"]  # mean training loss, last vs first interval
     for name in ("config.yaml", "best.keras", "last.keras", "checkpoint/state.json"):
         assert (run / name).is_file(), name
-    assert yaml.safe_load((run / "config.yaml").read_text())["training"] == SMALL_TRAINING
+    assert yaml.safe_load((run / "config.yaml").read_text())["training"] == {**SMALL_TRAINING, **DECAY}
     figure = Image.open(run / "validation" / f"step_{STEPS:06d}.png")
     assert figure.format == "PNG" and figure.width > 3 * 64
     assert any((run / "tensorboard").iterdir())
@@ -70,7 +73,7 @@ def test_short_run_lowers_the_loss_and_fills_the_run_folder(run_a, demo_data):
 
 
 def test_sigkill_then_resume_matches_the_uninterrupted_run(run_a, tmp_path):
-    config = write_config(tmp_path / "inet.yaml")
+    config = write_config(tmp_path / "inet.yaml", **DECAY)
     run_b = tmp_path / "B"
     command = [str(Path(sys.executable).parent / "nipkit"), "train", "nip", str(config), "--out", str(run_b)]
     process = subprocess.Popen(command, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
@@ -95,7 +98,7 @@ def test_sigkill_then_resume_matches_the_uninterrupted_run(run_a, tmp_path):
     assert [r["step"] for r in resumed] == VALIDATED  # no gap, no step twice
     assert resumed[0]["loss"] is None and uninterrupted[0]["loss"] is None  # step 0: no training yet
     for b, a in zip(resumed, uninterrupted):
-        for key in ("loss", "val_loss", "psnr", "ssim") if b["step"] else ("val_loss", "psnr", "ssim"):
+        for key in ("loss", "val_loss", "psnr", "ssim", "learning_rate") if b["step"] else ("val_loss", "psnr", "ssim"):
             assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-9), (b["step"], key)
     for b, a in zip(weights(run_b / "last.keras"), weights(run_a[0] / "last.keras")):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
@@ -104,7 +107,7 @@ def test_sigkill_then_resume_matches_the_uninterrupted_run(run_a, tmp_path):
 def test_damaged_checkpoint_is_a_one_line_error(run_a, tmp_path):
     run = tmp_path / "C"
     shutil.copytree(run_a[0], run)
-    config = write_config(tmp_path / "inet.yaml")
+    config = write_config(tmp_path / "inet.yaml", **DECAY)
     model = run / "checkpoint" / "nip.keras"
     data = bytearray(model.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
