@@ -66,7 +66,11 @@ def random_arguments(config: Config, place: str, index: int) -> list[RandomArgum
 def stand_ins(config: Config, path: tuple, override: dict[str, Any] | None = None) -> dict[str, Any]:
     """{argument: the constant it is built with} for every random argument of the spec at `path`."""
     _, params = parse_spec(config.spec(path, _drop(path[0])))
-    values = {k: parse_random(v).stand_in() for k, v in params.items() if is_random(v)}
+    found = {k: parse_random(v) for k, v in params.items() if is_random(v)}
+    if not found:
+        return dict(override or {})
+    largest = getattr(config.check_spec(path, registry.layers, drop=_drop(path[0])), "BUILT_WITH_LARGEST", ())
+    values = {k: value.stand_in(largest=k in largest) for k, value in found.items()}
     return {**values, **(override or {})}
 
 

@@ -4,7 +4,9 @@ A numeric argument of a manipulation or a channel step may be a constant, a rang
 set. The layer then draws it anew for every training step: per image, or once per batch
 where the layer says so (a resize gives one image size per batch). Layers declare which
 arguments they can draw in `RANDOM_ARGUMENTS` ({argument: "image" or "batch"}), and take
-the drawn values as call arguments of the same name. The draws depend only on the run's
+the drawn values as call arguments of the same name. A layer is built with each drawn
+argument at its smallest value, or at its largest for the arguments it lists in
+`BUILT_WITH_LARGEST` (a kernel size: the layer pads for the largest kernel). The draws depend only on the run's
 seed and the step number (never on a stateful generator), so a resumed run draws exactly
 what an uninterrupted one would; validation draws are fixed per validation batch.
 
@@ -51,9 +53,10 @@ class RandomValue:
         """The values a layer must accept: both ends of a range, every value of a set."""
         return list(self.values)
 
-    def stand_in(self) -> Any:
-        """The constant a layer is built with: the smallest value (shape checks see the smallest image)."""
-        return min(self.values)
+    def stand_in(self, largest: bool = False) -> Any:
+        """The constant a layer is built with: the smallest value (shape checks see the smallest
+        image), or the largest where the layer asks for it (a kernel's size sets its border)."""
+        return max(self.values) if largest else min(self.values)
 
     def describe(self) -> str:
         return f"{self.kind}({', '.join(f'{v:g}' for v in self.values)})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import keras
+from keras import ops
 
 from nipkit.ops.filtering import (
     check_border_fits,
@@ -36,6 +37,8 @@ class Gaussian(keras.layers.Layer):
         inputs: (batch, height, width, channels) images; height and width larger than
             kernel_size // 2 with "reflect" padding.
         sigma: optional per-image standard deviations, a (batch,) tensor (drawn values).
+        kernel_size: optional per-image kernel sides up to the layer's kernel_size, a
+            (batch,) tensor (drawn values, rounded to odd sides; see `kernel_radii`).
 
     Example:
         >>> import numpy as np
@@ -53,12 +56,16 @@ class Gaussian(keras.layers.Layer):
         self.padding = check_padding(padding, "Gaussian")
 
     # Arguments a config may draw at random (see `nipkit.random_values`), given to `call` per image.
-    RANDOM_ARGUMENTS = {"sigma": "image"}
+    RANDOM_ARGUMENTS = {"sigma": "image", "kernel_size": "image"}
+    BUILT_WITH_LARGEST = ("kernel_size",)  # a drawn size is built at its largest: the border it pads
 
-    def call(self, inputs, sigma=None):
-        if sigma is None:
+    def call(self, inputs, sigma=None, kernel_size=None):
+        if sigma is None and kernel_size is None:
             return filter2d(inputs, gaussian_kernel(self.sigma, self.kernel_size), self.padding)
-        return separable_filter_per_image(inputs, gaussian_profiles(sigma, self.kernel_size), self.padding)
+        if sigma is None:
+            sigma = ops.full((ops.shape(inputs)[0],), self.sigma)
+        profiles = gaussian_profiles(sigma, self.kernel_size, kernel_size)
+        return separable_filter_per_image(inputs, profiles, self.padding)
 
     def compute_output_shape(self, input_shape):
         return check_border_fits(input_shape, self.kernel_size // 2, self.padding, "Gaussian")

@@ -34,6 +34,7 @@ __all__ = [
     "filter2d",
     "gaussian_kernel",
     "gaussian_profiles",
+    "kernel_radii",
     "separable_filter_per_image",
     "spatial_size",
     "scaled_size",
@@ -128,14 +129,29 @@ def gaussian_kernel(sigma: float, size: int) -> np.ndarray:
     return np.outer(profile, profile).astype("float32")
 
 
-def gaussian_profiles(sigma, size: int):
+def kernel_radii(sizes):
+    """The radius of each drawn kernel size, a (batch,) tensor: round((size − 1) / 2).
+
+    A size between two odd ones rounds to one of them (half-way to the even radius, as
+    `ops.round` does), so `{uniform: [3, 7]}` draws the odd sizes 3, 5 and 7.
+    """
+    return ops.round((ops.reshape(ops.cast(sizes, "float32"), (-1,)) - 1.0) / 2.0)
+
+
+def gaussian_profiles(sigma, size: int, sizes=None):
     """(batch, size) normalised 1D Gaussian profiles, one per entry of the (batch,) tensor `sigma`.
 
-    The outer product of a row with itself is `gaussian_kernel(sigma[i], size)`.
+    The outer product of a row with itself is `gaussian_kernel(sigma[i], size)`. With
+    `sizes` (a (batch,) tensor of kernel sizes up to `size`), row i is cut to sizes[i]
+    taps (zeros outside) before it is normalised: `gaussian_kernel(sigma[i], sizes[i])`
+    centred in `size` taps.
     """
     radius = np.arange(size, dtype="float32") - (size - 1) / 2
     sigma = ops.reshape(ops.cast(sigma, "float32"), (-1, 1))
     profile = ops.exp(-ops.convert_to_tensor(radius**2)[None, :] / (2.0 * sigma**2))
+    if sizes is not None:
+        inside = ops.convert_to_tensor(np.abs(radius))[None, :] <= kernel_radii(sizes)[:, None]
+        profile = profile * ops.cast(inside, "float32")
     return profile / ops.sum(profile, axis=1, keepdims=True)
 
 

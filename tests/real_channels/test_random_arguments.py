@@ -56,7 +56,8 @@ def test_resumed_batches_draw_what_an_uninterrupted_run_draws(tmp_path, demo_dat
     (("channel", 1, "jpeg", "quality"), {"choice": [0, 50]}, "channel[1].jpeg.quality", "DifferentiableJPEG: quality must be an integer from 1 to 100; got 0"),
     (("channel", 0, "downscale", "scale"), {"uniform": [0.0, 1.0]}, "channel[0].downscale.scale", "Downscale: scale must be a number in (0, 1]; got 0.0"),
     (("channel", 0, "downscale", "scale"), {"uniform": [0.5, 1.5]}, "channel[0].downscale.scale", "Downscale: scale must be a number in (0, 1]; got 1.5"),
-    (("manipulations", 1, "gaussian", "kernel_size"), {"choice": [3, 5]}, "manipulations[1].gaussian.kernel_size", "Gaussian cannot draw 'kernel_size'"),
+    (("channel", 1, "jpeg", "harmonic_terms"), {"choice": [3, 5]}, "channel[1].jpeg.harmonic_terms", "DifferentiableJPEG cannot draw 'harmonic_terms'"),
+    (("manipulations", 1, "gaussian", "kernel_size"), {"choice": [3, 4]}, "manipulations[1].gaussian.kernel_size", "Gaussian: kernel_size must be a positive odd integer"),
 ])
 def test_bad_distributions_are_one_located_line(tmp_path, capsys, path, value, where, message):
     config = json.loads(json.dumps(RANDOM))
@@ -111,6 +112,44 @@ def test_filters_drawn_per_image_equal_the_fixed_layer_of_each_value(padding):
         np.testing.assert_allclose(blurred[i], fixed_blur[0], atol=2e-6)
         np.testing.assert_allclose(sharpened[i], fixed_sharp[0], atol=2e-5)
     assert np.abs(blurred[0] - blurred[2]).max() > 0.05  # the draws do change the images
+
+
+@pytest.mark.parametrize("padding", ["reflect", "symmetric", "constant"])
+def test_kernel_sizes_drawn_per_image_equal_the_fixed_layer_of_each_size(padding):
+    from nipkit.layers.gaussian import Gaussian
+    from nipkit.layers.median import Median
+
+    images = np.random.default_rng(2).uniform(size=(4, 13, 11, 3)).astype("float32")
+    sizes = np.array([1, 3, 5, 7], "float32")
+    sigmas = np.array([0.5, 0.83, 1.5, 2.0], "float32")
+    blurred = np.asarray(Gaussian(sigma=1.5, kernel_size=7, padding=padding)(images, kernel_size=sizes))
+    both = np.asarray(Gaussian(kernel_size=7, padding=padding)(images, sigma=sigmas, kernel_size=sizes))
+    medians = np.asarray(Median(kernel_size=7, padding=padding)(images, kernel_size=sizes))
+    for i, size in enumerate(sizes.astype(int)):
+        one = images[i:i + 1]
+        np.testing.assert_allclose(blurred[i], np.asarray(Gaussian(1.5, int(size), padding)(one))[0], atol=2e-6)
+        np.testing.assert_allclose(both[i], np.asarray(Gaussian(float(sigmas[i]), int(size), padding)(one))[0], atol=2e-6)
+        np.testing.assert_array_equal(medians[i], np.asarray(Median(int(size), padding)(one))[0])
+    np.testing.assert_array_equal(medians[0], images[0])  # a 1 × 1 median is the image itself
+    # a drawn size between two odd ones rounds to one of them
+    halfway = np.asarray(Median(kernel_size=7, padding=padding)(images[:1], kernel_size=np.array([4.2], "float32")))
+    np.testing.assert_array_equal(halfway[0], np.asarray(Median(5, padding)(images[:1]))[0])
+
+
+def test_kernel_size_is_drawn_per_image_and_built_at_its_largest(tmp_path):
+    from nipkit.random_config import build_step
+
+    config = json.loads(json.dumps(RANDOM))
+    config["manipulations"] += [{"gaussian": {"sigma": {"uniform": [0.5, 1.5]}, "kernel_size": {"choice": [3, 5, 7]}}},
+                                {"median": {"kernel_size": {"choice": [3, 5]}}}]
+    main(["validate", str(write(tmp_path, config))])
+    parsed = Config(config, "random.yaml")
+    assert build_step(parsed, "manipulations", 2).kernel_size == 7
+    assert build_step(parsed, "manipulations", 2).sigma == 0.5  # other arguments: their smallest value
+    assert build_step(parsed, "manipulations", 3).kernel_size == 5
+    draws = config_random_arguments(parsed).draw(3, 5, 64, 4)
+    assert set(np.unique(draws["manipulations.2.kernel_size"])) == {3, 5, 7}
+    assert set(np.unique(draws["manipulations.3.kernel_size"])) == {3, 5}
 
 
 @pytest.mark.parametrize("method", ["bilinear", "nearest"])
