@@ -307,17 +307,33 @@ class Config:
             raise self._locate(path, exc) from exc
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
-    """Reads a YAML config safely and applies `--set` overrides.
+EXTENDS = "extends"
+"""The top-level key naming the config a config is written on top of."""
 
-    Args:
-        path: the YAML file.
-        overrides: `KEY=VALUE` strings; the value is parsed as YAML.
 
-    Returns:
-        The `Config`.
-    """
-    path = Path(path)
+def _kept_from_base(child: Any, path: ConfigPath) -> bool:
+    """Whether the value at `path` of the base survives the merge with `child`."""
+    node = child
+    for part in path:
+        if not isinstance(node, dict):
+            return False  # the child replaces this part of the base (a list or a value)
+        if part not in node:
+            return True
+        node = node[part]
+    return False
+
+
+def _merge(base: Any, child: Any) -> Any:
+    """`child` over `base`: mappings merge key by key, lists and values replace."""
+    if not (isinstance(base, dict) and isinstance(child, dict)):
+        return copy.deepcopy(child)
+    merged = {k: (_merge(v, child[k]) if k in child else copy.deepcopy(v)) for k, v in base.items()}
+    merged.update({k: copy.deepcopy(v) for k, v in child.items() if k not in base})
+    return merged
+
+
+def _read_config(path: Path, chain: tuple[Path, ...] = ()) -> Config:
+    """The config at `path`, written on top of the one its `extends:` names, if any."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -326,6 +342,46 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
         raise ConfigError(f"{path}: cannot read config ({exc})") from None
     data, lines = _parse_yaml(text, str(path))
     config = Config(data if data is not None else {}, str(path), lines)
+    if EXTENDS not in config.data:
+        return config
+    name = config.data.pop(EXTENDS)
+    if not isinstance(name, str) or not name.strip():
+        raise config.error((EXTENDS,), f"must name a config file (relative to this one), got {name!r}")
+    base_path = path.parent / name
+    if base_path.resolve() in chain + (path.resolve(),):
+        circle = " -> ".join(p.name for p in chain + (path, base_path))
+        raise config.error((EXTENDS,), f"{circle}: configs cannot extend in a circle")
+    try:
+        base = _read_config(base_path, chain + (path.resolve(),))
+    except ConfigError as exc:
+        raise config.error((EXTENDS,), str(exc)) from None
+    merged = Config(_merge(base.data, config.data), str(path),
+                    {p: line for p, line in config.lines.items() if p[:1] != (EXTENDS,)})
+    base_paths = set(base.lines) | set(base.origins)
+    merged.origins = {p: base.where(p) for p in base_paths if p and _kept_from_base(config.data, p)}
+    return merged
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> Config:
+    """Reads a YAML config safely and applies `--set` overrides.
+
+    A config may start with `extends: OTHER.yaml` (a path relative to it): it is then
+    OTHER's document with this one's keys on top. Mappings merge key by key; a list (a
+    channel, the manipulations) or a value replaces OTHER's. Errors name the file and
+    line each value came from.
+
+    Args:
+        path: the YAML file.
+        overrides: `KEY=VALUE` strings; the value is parsed as YAML.
+
+    Returns:
+        The `Config`.
+
+    Raises:
+        ConfigError: the file (or one it extends) is missing, unreadable, not YAML, or
+            extends in a circle; an override is malformed.
+    """
+    config = _read_config(Path(path))
     for item in overrides:
         key, value = parse_override(item)
         config.set(key, value, origin=f"--set {item}")

@@ -166,3 +166,49 @@ def test_an_alias_bomb_in_a_set_value_is_refused_too():
         parse_override(f"nip={bomb}")
     with pytest.raises(ConfigError, match=r"^--set 'a=\[1, 2':1: invalid YAML"):
         parse_override("a=[1, 2")
+
+
+def test_extends_merges_mappings_replaces_lists_and_locates_each_value(tmp_path):
+    base = write(tmp_path, EXPERIMENT, name="base.yaml")
+    child = write(tmp_path, """\
+        extends: base.yaml
+        channel:
+          - downscale: {factor: 2}
+        training:
+          steps: 0
+        output: runs/child
+        """, name="child.yaml")
+    cfg = load_config(child)
+    assert "extends" not in cfg.data
+    assert cfg.get("channel") == [{"downscale": {"factor": 2}}]  # a list replaces the base's
+    assert cfg.get("training") == {"mode": ["fan", "joint"], "steps": 0}  # mappings merge
+    assert cfg.get("manipulations") == load_config(base).get("manipulations")
+    assert list(cfg.data) == list(load_config(base).data)  # the base's key order
+    with pytest.raises(ConfigError, match=rf"{child}:5: training.steps: "):
+        validate(cfg)
+    wrong = write(tmp_path, EXPERIMENT.replace("sigma: 0.83", "sigmaa: 0.83"), name="base.yaml")
+    with pytest.raises(ConfigError, match=rf"{wrong}:5: manipulations\[1\]\.gaussian\.sigmaa: unknown parameter"):
+        validate(load_config(child))
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"child.yaml": "extends: nope.yaml\n"}, r"child\.yaml:1: extends: .*nope\.yaml: no such config file"),
+    ({"child.yaml": "extends: [base.yaml]\n"}, r"child\.yaml:1: extends: must name a config file"),
+    ({"child.yaml": "extends: mid.yaml\n", "mid.yaml": "extends: child.yaml\n"},
+     r"child\.yaml:1: extends: .*mid\.yaml:1: extends: child\.yaml -> mid\.yaml -> child\.yaml: configs cannot extend in a circle"),
+    ({"child.yaml": "extends: child.yaml\n"}, r"child\.yaml:1: extends: child\.yaml -> child\.yaml: configs cannot"),
+])
+def test_extends_errors_are_one_located_line(tmp_path, files, message):
+    for name, text in files.items():
+        write(tmp_path, text, name=name)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(tmp_path / "child.yaml")
+    assert "\n" not in str(err.value)
+
+
+def test_web_channels_is_the_quick_start_with_another_channel():
+    examples = Path(__file__).parents[1] / "examples"
+    web, quick = load_config(examples / "web_channels.yaml"), load_config(examples / "quickstart.yaml")
+    differ = {k for k in quick.data if web.data[k] != quick.data[k]}
+    assert differ == {"channel", "output"} and set(web.data) == set(quick.data)
+    assert web.get("channel[1].jpeg.subsampling") == "4:2:0"
