@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -62,12 +63,17 @@ def test_codec_benchmark_times_the_codec_beside_libjpeg(tmp_path):
 
 
 def test_run_all_gathers_every_benchmark(tmp_path):
+    started = time.perf_counter()
     _run("run_all.py", "--quick", "--out", str(tmp_path))
+    elapsed = time.perf_counter() - started
     gathered = json.loads((tmp_path / "benchmarks.json").read_text())
     assert gathered["failed"] == [] and gathered["quick"] is True
-    for name in ("djpeg", "models", "data", "training"):
+    names = ("djpeg", "models", "data", "training")
+    for name in names:
         assert json.loads((tmp_path / f"{name}.json").read_text()) == gathered[name]
-        assert gathered["seconds"][name] > 0
+    # Each benchmark's time is its own share of the run: together they fit in the run's.
+    assert set(gathered["seconds"]) == set(names)
+    assert 0 < sum(gathered["seconds"].values()) <= elapsed + 0.05 * len(names)  # each rounded to 0.1 s
 
     speed = {(r["subsampling"], r["rounding"]): r for r in gathered["djpeg"]["speed"]}
     assert set(speed) == {("4:2:0", "pillow"), ("4:2:0", "sin")}
