@@ -6,9 +6,10 @@ where the layer says so (a resize gives one image size per batch). Layers declar
 arguments they can draw in `RANDOM_ARGUMENTS` ({argument: "image" or "batch"}), and take
 the drawn values as call arguments of the same name. A layer is built with each drawn
 argument at its smallest value, or at its largest for the arguments it lists in
-`BUILT_WITH_LARGEST` (a kernel size: the layer pads for the largest kernel). The draws depend only on the run's
-seed and the step number (never on a stateful generator), so a resumed run draws exactly
-what an uninterrupted one would; validation draws are fixed per validation batch.
+`BUILT_WITH_LARGEST` (a kernel size: the layer pads for the largest kernel). The draws
+depend only on the run's seed and the step number (never on a stateful generator), so a
+resumed run draws exactly what an uninterrupted one would; validation draws are fixed
+per validation batch.
 
 Example:
     >>> value = parse_random({"uniform": [50, 95]})

@@ -3,7 +3,7 @@
 Each step takes a batch of random aligned (RAW, RGB) patches of the training photos and
 makes one Adam update on a fidelity loss (L2 by default), at a learning rate that decays
 ×lr_decay every lr_decay_every steps (constant by default). Every `validate_every` steps
-the NIP develops a fixed set of validation patches: loss, PSNR, SSIM and the rate go to
+the NIP develops a fixed set of validation patches: loss, PSNR, SSIM and learning rate go to
 `history.jsonl` and TensorBoard, a target | output | difference PNG to `validation/`, the
 model to `best.keras` when its validation loss is the lowest so far, and a checkpoint
 (model, optimiser, loop state) is written atomically. With `early_stop` training ends
