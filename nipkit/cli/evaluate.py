@@ -12,7 +12,9 @@ from nipkit.errors import ConfigError
               help="A channel: step specs inline (e.g. '[{webp: {quality: 80}}]') or a battery YAML file.")
 @click.option("--battery", default=None, metavar="NAME", help="A built-in battery (web) or a battery YAML file.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for robustness.json/.md and the plots.")
-def command(run_dirs: tuple[str, ...], channels: tuple[str, ...], battery: str | None, out: str) -> None:
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def command(run_dirs: tuple[str, ...], channels: tuple[str, ...], battery: str | None, out: str,
+            no_progress: bool) -> None:
     """Re-score finished runs (their nip.keras and fan.keras) through other, real channels.
 
     Each RUN_DIR is a run folder or a folder searched for them. Each channel runs every
@@ -33,6 +35,6 @@ def command(run_dirs: tuple[str, ...], channels: tuple[str, ...], battery: str |
         click.echo(f"note: {note}", err=True)
     if not entries:
         raise ConfigError("no channel left to evaluate (every one was skipped)")
-    results = rescore_runs(run_dirs, entries, echo=lambda line: click.echo(line, err=True))
+    results = rescore_runs(run_dirs, entries, echo=lambda line: click.echo(line, err=True), progress=not no_progress)
     table = write_robustness(results, out, notes)
     click.echo(f"robustness: {table}")

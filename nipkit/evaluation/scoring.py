@@ -16,10 +16,11 @@ import tensorflow as tf
 
 from nipkit.evaluation.classification import accuracy, confusion_matrix, image_level_accuracy
 from nipkit.evaluation.metrics import psnr, ssim
+from nipkit.evaluation.prefetch import prefetched
 from nipkit.evaluation.summary import StepRun
 from nipkit.layers.channel_step import channel_rate, run_real
 
-__all__ = ["ChannelScorer", "describe_steps", "EVAL_BATCH", "PSNR_CAP"]
+__all__ = ["ChannelScorer", "batches", "describe_steps", "EVAL_BATCH", "PSNR_CAP"]
 
 EVAL_BATCH = 16
 PSNR_CAP = 100.0  # dB
@@ -75,8 +76,9 @@ class ChannelScorer:
     def developed(self, batch: dict) -> tf.Tensor:
         return self.develop(tf.constant(self.nip_input(batch["raw"], batch["rgb"])))
 
-    def real_probs(self, images, draws: dict | None = None, channel: list | None = None) -> np.ndarray:
-        """FAN probabilities of manipulated branches after a real channel; records what each step ran as.
+    def real_channel(self, images, draws: dict | None = None, channel: list | None = None) -> tuple:
+        """Manipulated branches through a real channel: (images, the channel's rate measured
+        from bytes or None, what each step ran as).
 
         Args:
             images: the manipulated branches (`self.manipulate`).
@@ -90,8 +92,12 @@ class ChannelScorer:
             arguments = self.joint.arguments_of(draws, "channel", i) if channel is None else {}
             images, how = run_real(layer, images, arguments)
             ran.append(StepRun(describe_steps([layer]), how))
-        self.real_steps = ran
-        return self.fan(tf.constant(images)).numpy()
+        return images, channel_rate(steps, real=True), ran
+
+    @property
+    def batch_count(self) -> int:
+        """How many validation batches a classification runs."""
+        return -(-len(self.accuracy_set["raw"]) // EVAL_BATCH)
 
     def classification(self, real: bool = False, channel: list | None = None) -> dict:
         """Probabilities, labels and source images of every validation branch, and the
@@ -104,36 +110,61 @@ class ChannelScorer:
         """
         if real or channel is not None:
             return self.classifications([channel])[0]
+
         def through_differentiable(rgb, draws):
             probs, rate = self.classify(rgb, draws)
             return [(probs.numpy(), float(rate) if self.codes else None)]
 
         return self._classify_batches(through_differentiable, 1)[0]
 
-    def classifications(self, channels: Sequence[list | None]) -> list[dict]:
+    def classifications(self, channels: Sequence[list | None], progress: Callable[[], None] | None = None) -> list[dict]:
         """`classification` through each real channel (None: the joint model's), developing
-        and manipulating every validation batch once for all of them."""
-        def through_each(rgb, draws):
+        and manipulating every validation batch once for all of them.
+
+        The next batch is developed, manipulated and sent through the real channels in a
+        background thread while the FAN classifies this one, so the codecs and TensorFlow
+        share the cores.
+
+        Args:
+            channels: the channels, each a list of steps or None.
+            progress: called after each validation batch (of `batch_count`).
+        """
+        def transmit(rgb, draws):
             manipulated = self.manipulate(rgb, draws)
-            return [(self.real_probs(manipulated, draws, channel),
-                     channel_rate(self.joint.channel if channel is None else channel, real=True))
-                    for channel in channels]
+            return [self.real_channel(manipulated, draws, channel) for channel in channels]
 
-        return self._classify_batches(through_each, len(channels))
+        def classify(transmitted):
+            found = []
+            for images, rate, ran in transmitted:
+                self.real_steps = ran
+                found.append((self.fan(tf.constant(images)).numpy(), rate))
+            return found
 
-    def _classify_batches(self, probabilities: Callable, count: int) -> list[dict]:
-        """Runs `probabilities(rgb, draws) -> [(probs, rate) per channel]` over the validation batches."""
+        return self._classify_batches(transmit, len(channels), classify, progress)
+
+    def _classify_batches(self, prepare: Callable, count: int, classify: Callable | None = None,
+                          progress: Callable[[], None] | None = None) -> list[dict]:
+        """Runs `prepare(rgb, draws)` on every developed validation batch, then
+        `classify(prepared)` (a batch behind, in this thread; without it, `prepare` runs
+        here and its result is used as is); both give [(probs, rate) per channel]."""
         probs: list[list] = [[] for _ in range(count)]
         rates: list[list] = [[] for _ in range(count)]
         labels, images = [], []
         n = self.joint.n_classes
-        for index, batch in enumerate(batches(self.accuracy_set, EVAL_BATCH)):
+
+        def developed_and_prepared(index: int, batch: dict) -> tuple[dict, list]:
             draws = {k: tf.constant(v) for k, v in self.draws(index, len(batch["raw"])).items()}
-            for found, rated, (batch_probs, rate) in zip(probs, rates, probabilities(self.developed(batch), draws)):
+            return batch, prepare(self.developed(batch), draws)
+
+        numbered = enumerate(batches(self.accuracy_set, EVAL_BATCH))
+        for batch, prepared in prefetched(developed_and_prepared, numbered, ahead=1 if classify else 0):
+            for found, rated, (batch_probs, rate) in zip(probs, rates, classify(prepared) if classify else prepared):
                 found.append(batch_probs)
                 rated.append((float(rate), len(batch_probs)) if rate is not None else None)
             labels.append(np.repeat(np.arange(n), len(batch["raw"])))
             images.append(np.tile(batch["image"], n))
+            if progress:
+                progress()
         shared = {"labels": np.concatenate(labels), "images": np.concatenate(images)}
         return [{"probs": np.concatenate(found), **shared, "bpp": self._mean_rate(rated)} for found, rated in zip(probs, rates)]
 

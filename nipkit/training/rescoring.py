@@ -11,8 +11,11 @@ Example:
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Callable, Sequence
+
+from tqdm.auto import tqdm
 
 from nipkit.config import load_config
 from nipkit.errors import DataError
@@ -50,15 +53,27 @@ def load_finished_run(folder: Path) -> tuple[Experiment, RunSummary]:
     return exp, summary
 
 
-def rescore_run(folder: Path, entries: Sequence[BatteryEntry], echo: Callable[[str], None] | None = None) -> dict:
-    """{"run", "mode", "channels": [{name, accuracy, interval, image_accuracy, quality, scale, ...}]}."""
+def rescore_run(folder: Path, entries: Sequence[BatteryEntry], echo: Callable[[str], None] | None = None,
+                progress: bool = False) -> dict:
+    """{"run", "mode", "channels": [{name, accuracy, interval, image_accuracy, quality, scale, ...}]}.
+
+    Args:
+        folder: a finished run folder.
+        entries: the channels to score it through.
+        echo: called with a line per channel.
+        progress: show a progress bar over the validation batches (on stderr).
+    """
     exp, summary = load_finished_run(folder)
     scorer = exp.scorer()
     kept = [step for step in exp.channel if resizes(step)]
     channels = [None if e.steps is None else e.steps if any(resizes(s) for s in e.steps) else kept + e.steps
                 for e in entries]
     rows = []
-    for entry, channel, result in zip(entries, channels, scorer.classifications(channels)):
+    bar = tqdm(total=scorer.batch_count, desc=f"{folder.name}: {len(channels)} channels", unit="batch",
+               file=sys.stderr, disable=not progress, leave=False, dynamic_ncols=True)
+    with bar:
+        results = scorer.classifications(channels, progress=bar.update)
+    for entry, channel, result in zip(entries, channels, results):
         scores = scorer.scores(result)
         correct, total = decision_counts(scores["confusion"])
         rows.append({"name": entry.name, "accuracy": scores["accuracy"],
@@ -73,6 +88,6 @@ def rescore_run(folder: Path, entries: Sequence[BatteryEntry], echo: Callable[[s
 
 
 def rescore_runs(paths: Sequence[str | Path], entries: Sequence[BatteryEntry],
-                 echo: Callable[[str], None] | None = None) -> list[dict]:
+                 echo: Callable[[str], None] | None = None, progress: bool = False) -> list[dict]:
     """`rescore_run` of every run folder at or below `paths`."""
-    return [rescore_run(folder, entries, echo) for folder in find_runs(paths)]
+    return [rescore_run(folder, entries, echo, progress) for folder in find_runs(paths)]

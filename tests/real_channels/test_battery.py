@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import yaml
 from PIL import Image, features
 from skimage import data as images
@@ -14,12 +15,15 @@ from skimage import data as images
 import nipkit
 from nipkit.cli.main import main
 from nipkit.evaluation.battery import load_battery
+from nipkit.evaluation.scoring import EVAL_BATCH, ChannelScorer, batches
 from nipkit.layers.channel_step import run_real
 from nipkit.layers.avif import AVIF
 from nipkit.layers.downscale import Downscale
+from nipkit.layers.jpeg import DifferentiableJPEG
 from nipkit.layers.pillow_resize import PillowResize
 from nipkit.layers.webp import WebP
 from nipkit.testing import check_component
+from nipkit.training.rescoring import load_finished_run
 from support import run_nipkit
 
 FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
@@ -142,3 +146,25 @@ def test_webp_and_avif_round_trip_their_config():
     for layer in (WebP(quality=80), AVIF(quality=50)):
         again = type(layer).from_config(json.loads(json.dumps(layer.get_config())))
         assert again.quality == layer.quality and again.REAL_ONLY
+
+
+def test_real_classifications_running_a_batch_ahead_equal_the_serial_ones(tiny_run):
+    """The codecs of the next batch run in a thread while the FAN classifies this one:
+    the probabilities must be those of running every batch in turn, batch by batch."""
+    exp, _ = load_finished_run(tiny_run / "joint-r0")
+    own = exp.scorer()
+    # 5 × the run's 8 validation patches: 3 batches, the last one short, each with its own draws
+    tiled = {k: np.concatenate([v] * 5) for k, v in own.accuracy_set.items()}
+    scorer = ChannelScorer(exp.joint, tiled, own.fidelity_set, own.nip_input, draws=own.draws)
+    channels = [None, [DifferentiableJPEG(quality=30, subsampling="4:2:0")]]
+    done = []
+    results = scorer.classifications(channels, progress=lambda: done.append(1))
+    assert len(done) == scorer.batch_count == 3
+    for channel, result in zip(channels, results):
+        expected = []
+        for index, batch in enumerate(batches(tiled, EVAL_BATCH)):
+            draws = {k: tf.constant(v) for k, v in own.draws(index, len(batch["raw"])).items()}
+            images, _, _ = scorer.real_channel(scorer.manipulate(scorer.developed(batch), draws), draws, channel)
+            expected.append(scorer.fan(tf.constant(images)).numpy())
+        assert np.array_equal(result["probs"], np.concatenate(expected))
+    assert not np.array_equal(results[0]["probs"], results[1]["probs"])
