@@ -76,10 +76,13 @@ fi
 size_args=()
 fplusn_steps=200
 pretrain_steps=300
-if [ "$quick" = 1 ]; then
-  size_args=(--quick)
+fplusn_args=()
+if [ "$quick" = 1 ]; then  # checks every path of the script, at the smallest sizes
+  size_args=(--quick --nip inet)
   fplusn_steps=10
   pretrain_steps=10
+  fplusn_args=(--set pretrain.validate_every=10 --set pretrain.validation_size=64
+    --set training.validate_every=10 --set training.validation_patches=4)
 fi
 
 failures=()
@@ -101,7 +104,7 @@ echo "== F+N run: examples/quickstart.yaml, $fplusn_steps joint steps"
 rm -rf "$OUT/fplusn"
 started=$SECONDS
 if "$nipkit" run examples/quickstart.yaml --set training.mode=joint --set "training.steps=$fplusn_steps" \
-  --set "pretrain.steps=$pretrain_steps" --out "$OUT/fplusn"; then
+  --set "pretrain.steps=$pretrain_steps" ${fplusn_args[@]+"${fplusn_args[@]}"} --out "$OUT/fplusn"; then
   echo "F+N run took $((SECONDS - started)) s (pre-training $pretrain_steps steps, joint $fplusn_steps steps," \
     "evaluation)" | tee "$OUT/fplusn-time.txt"
 else
