@@ -24,6 +24,7 @@ BUILT_INS = [
     ("constrained_conv2d", "nipkit.layers.constrained_conv2d:ConstrainedConv2D", ["blocks"]),
     ("depth_to_space", "nipkit.layers.depth_to_space:DepthToSpace", ["blocks"]),
     ("clip_unit", "nipkit.layers.clip_unit:ClipUnit", ["blocks"]),
+    ("gdn", "nipkit.layers.gdn:GDN", ["blocks"]),
     ("inet", "nipkit.models.inet:INet", ["nips"]),
     ("unet", "nipkit.models.unet:UNet", ["nips"]),
     ("dnet", "nipkit.models.dnet:DNet", ["nips"]),

@@ -31,7 +31,7 @@ Example:
     >>> registry.layers.roles("jpeg")
     ('manipulation', 'channel')
     >>> registry.layers.names("*", role="block")
-    ['clip_unit', 'constrained_conv2d', 'depth_to_space']
+    ['clip_unit', 'constrained_conv2d', 'depth_to_space', 'gdn']
     >>> registry.layers.build({"jpeg": {"quality": 80}}).quality
     80
 """

@@ -7,14 +7,16 @@ import keras
 import numpy as np
 from keras import ops
 
+from nipkit.layers.gdn import GDN
 from nipkit.ops.codebook import index_bits, nearest_index, soft_assignment, soft_bits
 from nipkit.ops.padding import pad_edge, round_up
 from nipkit.ops.rounding import clip_ste, straight_through
 
-__all__ = ["LearnedCodec", "PRESETS", "QUANTIZATIONS", "CELL"]
+__all__ = ["LearnedCodec", "PRESETS", "QUANTIZATIONS", "NONLINEARITIES", "CELL"]
 
 PRESETS = (16, 32, 64)  # latent channels, as the authors' DCN
 QUANTIZATIONS = ("soft", "noise", "ste")
+NONLINEARITIES = ("leaky_relu", "gdn")
 CELL = 8  # pixels per latent along each side: three stride-2 stages
 KERNEL = 5
 FIT_WEIGHT = 1e-2  # fits the entropy model to the latents even at beta = 0
@@ -27,11 +29,11 @@ _NAME = "LearnedCodec"
 class LearnedCodec(keras.layers.Layer):
     """A learned lossy codec: analysis transform, quantisation, entropy model, synthesis.
 
-    The analysis transform (three 5×5 stride-2 convolutions) maps an RGB image to
-    `latent_channels` feature maps at 1/8 of its size; each latent value is quantised to
+    The analysis transform (three 5×5 stride-2 convolutions, with leaky ReLUs or GDN
+    between them) maps an RGB image to `latent_channels` feature maps at 1/8 of its size; each latent value is quantised to
     one of `codebook_size` values; a categorical entropy model per latent channel gives
     the rate, −Σ log2 p(index), in bits per pixel; the synthesis transform (three 5×5
-    stride-2 transposed convolutions) decodes the quantised latents. Images of any size
+    stride-2 transposed convolutions, with leaky ReLUs or IGDN) decodes the quantised latents. Images of any size
     are padded by edge replication to a multiple of 8 and cropped back, as JPEG pads its
     blocks.
 
@@ -61,6 +63,8 @@ class LearnedCodec(keras.layers.Layer):
     Args:
         latent_channels: 16, 32 or 64 (the presets).
         filters: feature maps of the hidden transform stages.
+        nonlinearity: "leaky_relu" (the default) or "gdn" (GDN in the analysis
+            transform, IGDN in the synthesis: `nipkit.layers.gdn.GDN`).
         quantization: "soft", "noise" or "ste".
         beta: weight of the rate (bits per pixel) in the loss; ≥ 0 (the controller's
             start with `target_bpp`, then > 0).
@@ -98,6 +102,7 @@ class LearnedCodec(keras.layers.Layer):
         codebook_size: int = 32,
         softness: float = 5.0,
         target_bpp: float | None = None,
+        nonlinearity: str = "leaky_relu",
         **kwargs,
     ) -> None:
         kwargs["dtype"] = kwargs.get("dtype") or "float32"  # the bitstream needs float32 arithmetic
@@ -106,6 +111,8 @@ class LearnedCodec(keras.layers.Layer):
             raise ValueError(f"{_NAME}: latent_channels must be one of {', '.join(map(str, PRESETS))}; got {latent_channels!r}")
         if quantization not in QUANTIZATIONS:
             raise ValueError(f"{_NAME}: quantization must be one of {', '.join(QUANTIZATIONS)}; got {quantization!r}")
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"{_NAME}: nonlinearity must be one of {', '.join(NONLINEARITIES)}; got {nonlinearity!r}")
         if not isinstance(filters, int) or not 1 <= filters <= 1024:
             raise ValueError(f"{_NAME}: filters must be an integer from 1 to 1024; got {filters!r}")
         if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not 0 <= beta < float("inf"):
@@ -122,15 +129,22 @@ class LearnedCodec(keras.layers.Layer):
         self.target_bpp = None if target_bpp is None else float(target_bpp)
         self.latent_channels, self.filters, self.quantization = latent_channels, filters, quantization
         self.beta, self.codebook_size, self.softness = float(beta), codebook_size, float(softness)
+        self.nonlinearity = nonlinearity
         conv = dict(kernel_size=KERNEL, strides=2, padding="same")
+        gdn = nonlinearity == "gdn"
+        hidden = None if gdn else "leaky_relu"
         self.analysis = [
-            keras.layers.Conv2D(filters, activation="leaky_relu", name="analysis_0", **conv),
-            keras.layers.Conv2D(filters, activation="leaky_relu", name="analysis_1", **conv),
+            keras.layers.Conv2D(filters, activation=hidden, name="analysis_0", **conv),
+            *([GDN(name="gdn_0")] if gdn else []),
+            keras.layers.Conv2D(filters, activation=hidden, name="analysis_1", **conv),
+            *([GDN(name="gdn_1")] if gdn else []),
             keras.layers.Conv2D(latent_channels, name="analysis_2", **conv),
         ]
         self.synthesis = [
-            keras.layers.Conv2DTranspose(filters, activation="leaky_relu", name="synthesis_0", **conv),
-            keras.layers.Conv2DTranspose(filters, activation="leaky_relu", name="synthesis_1", **conv),
+            keras.layers.Conv2DTranspose(filters, activation=hidden, name="synthesis_0", **conv),
+            *([GDN(inverse=True, name="igdn_0")] if gdn else []),
+            keras.layers.Conv2DTranspose(filters, activation=hidden, name="synthesis_1", **conv),
+            *([GDN(inverse=True, name="igdn_1")] if gdn else []),
             keras.layers.Conv2DTranspose(3, name="synthesis_2", **conv),
         ]
         self.noise_seed = keras.random.SeedGenerator(0) if quantization == "noise" else None
@@ -270,5 +284,5 @@ class LearnedCodec(keras.layers.Layer):
         config = super().get_config()
         config.update(latent_channels=self.latent_channels, filters=self.filters, quantization=self.quantization,
                       beta=self.beta, codebook_size=self.codebook_size, softness=self.softness,
-                      target_bpp=self.target_bpp)
+                      target_bpp=self.target_bpp, nonlinearity=self.nonlinearity)
         return config
