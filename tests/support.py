@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+import keras
+
 from nipkit.sweep import watch
+from nipkit.testing import gradients
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # A wall-clock limit only against hangs: far above what any step of a test takes on a
@@ -63,3 +66,16 @@ def kill_at_checkpoint(args: Sequence[str], state: Path, step: int) -> None:
     wait_for(lambda: json.loads(state.read_text())["step"] >= step, process, f"a checkpoint at step {step}", poll_s=0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
+
+
+def rate_distortion_updates(codec, images, steps: int, learning_rate: float = 1e-2):
+    """Gives `codec` (a LearnedCodec) `steps` Adam updates on L2 + its added losses over
+    `images`, so that its latents and entropy model are not trivial; returns it."""
+    codec(images[:1])
+    optimizer = keras.optimizers.Adam(learning_rate)
+    for _ in range(steps):
+        def loss():
+            out = codec(images, training=True)
+            return keras.ops.mean(keras.ops.square(out - images)) + sum(codec.losses)
+        optimizer.apply(gradients(loss, codec.trainable_weights), codec.trainable_weights)
+    return codec

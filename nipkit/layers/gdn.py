@@ -10,8 +10,9 @@ __all__ = ["GDN"]
 BETA_FLOOR = 1e-6  # keeps the denominator away from zero
 
 
-def _softplus_inverse(value: float) -> float:
-    return float(np.log(np.expm1(value)))
+def _softplus_inverse(value):
+    """The raw parameter whose softplus is `value` (a number or an array)."""
+    return np.log(np.expm1(value))
 
 
 @keras.saving.register_keras_serializable(package="nipkit")
@@ -45,9 +46,9 @@ class GDN(keras.layers.Layer):
         channels = int(input_shape[-1])
         gamma = np.full((channels, channels), 1e-3, "float32") + np.eye(channels, dtype="float32") * (0.1 - 1e-3)
         self.beta_raw = self.add_weight(name="beta", shape=(channels,),
-                                        initializer=keras.initializers.Constant(_softplus_inverse(1.0)))
+                                        initializer=keras.initializers.Constant(float(_softplus_inverse(1.0))))
         self.gamma_raw = self.add_weight(name="gamma", shape=(channels, channels),
-                                         initializer=keras.initializers.Constant(np.log(np.expm1(gamma))))
+                                         initializer=keras.initializers.Constant(_softplus_inverse(gamma)))
 
     def call(self, inputs):
         x = ops.cast(inputs, self.compute_dtype)

@@ -30,12 +30,12 @@ class LearnedCodec(keras.layers.Layer):
     """A learned lossy codec: analysis transform, quantisation, entropy model, synthesis.
 
     The analysis transform (three 5×5 stride-2 convolutions, with leaky ReLUs or GDN
-    between them) maps an RGB image to `latent_channels` feature maps at 1/8 of its size; each latent value is quantised to
-    one of `codebook_size` values; a categorical entropy model per latent channel gives
-    the rate, −Σ log2 p(index), in bits per pixel; the synthesis transform (three 5×5
-    stride-2 transposed convolutions, with leaky ReLUs or IGDN) decodes the quantised latents. Images of any size
-    are padded by edge replication to a multiple of 8 and cropped back, as JPEG pads its
-    blocks.
+    between them) maps an RGB image to `latent_channels` feature maps at 1/8 of its
+    size; each latent value is quantised to one of `codebook_size` values; a categorical
+    entropy model per latent channel gives the rate, −Σ log2 p(index), in bits per pixel;
+    the synthesis transform (three 5×5 stride-2 transposed convolutions, with leaky ReLUs
+    or IGDN) decodes the quantised latents. Images of any size are padded by edge
+    replication to a multiple of 8 and cropped back, as JPEG pads its blocks.
 
     Quantisation (outside training always the nearest codebook value, with the identity
     gradient; the options differ in training):

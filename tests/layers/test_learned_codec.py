@@ -12,7 +12,8 @@ from nipkit import registry
 from nipkit.data import Dataset
 from nipkit.errors import ConfigError, DataError
 from nipkit.layers import LearnedCodec
-from nipkit.testing import check_component, gradients
+from nipkit.testing import check_component
+from support import rate_distortion_updates
 
 CROP = 200
 
@@ -28,15 +29,7 @@ def crops(demo_data) -> np.ndarray:
 def codec(crops) -> LearnedCodec:
     """A tiny codec after a few rate–distortion updates, so its latents and entropy model are not trivial."""
     keras.utils.set_random_seed(3)
-    model = LearnedCodec(latent_channels=16, filters=8, beta=0.01)
-    model(crops[:1])
-    optimizer = keras.optimizers.Adam(1e-2)
-    for _ in range(30):
-        def loss():
-            out = model(crops, training=True)
-            return keras.ops.mean(keras.ops.square(out - crops)) + sum(model.losses)
-        optimizer.apply(gradients(loss, model.trainable_weights), model.trainable_weights)
-    return model
+    return rate_distortion_updates(LearnedCodec(latent_channels=16, filters=8, beta=0.01), crops, steps=30)
 
 
 @pytest.mark.parametrize("quantization", ["soft", "noise", "ste"])
