@@ -59,7 +59,7 @@ class CodecTrainer(NipTrainer):
             self.codec = config.build(("codec",), registry.layers)
             self.model = step_model(self.codec)
             self.model(np.zeros((1, options.patch_size, options.patch_size, 3), "float32"))
-            self.optimizer = runtime.adam(self.schedule(), options.clip_norm)
+            self.optimizer = runtime.adam(self.schedule(), options.clip_norm, options.ema)
             self.optimizer.build(self.model.trainable_variables)
 
     def batches(self, start_step: int = 0) -> Iterator:

@@ -7,7 +7,8 @@ the NIP develops a fixed set of validation patches: loss, PSNR, SSIM and learnin
 `history.jsonl` and TensorBoard, a target | output | difference PNG to `validation/`, the
 model to `best.keras` when its validation loss is the lowest so far, and a checkpoint
 (model, optimiser, loop state) is written atomically. With `early_stop` training ends
-when the paper's rule says the validation loss has converged.
+when the paper's rule says the validation loss has converged. With `ema: m` validation,
+`best.keras` and `last.keras` use the weights' moving average (`averaged_weights`).
 
 Example:
     >>> result = train_nip(load_config("examples/nip/inet.yaml"), out="runs/inet")  # doctest: +SKIP
@@ -35,6 +36,7 @@ from nipkit.evaluation.plots import save_comparison
 from nipkit.options import RESUMABLE_CHANGES, NipTrainingOptions, option_names, parse_options
 from nipkit.schema import NIP_SPEC_OPTIONS, config_kind, validate
 from nipkit.training.checkpoints import load_checkpoint, publish_copy, save_checkpoint, save_model_atomic
+from nipkit.training.averaged_weights import averaged_weights, keeps_average
 from nipkit.training.early_stop import EarlyStopping
 from nipkit.training.loop import LoopState, TrainingLoop, Validation, allocation_guard
 from nipkit.training.losses import FIDELITY_LOSSES
@@ -157,7 +159,7 @@ class NipTrainer:
             half = options.patch_size // 2
             self.model(np.zeros((1, half, half, 4), "float32"))
             load_nip_weights(config, self.model)
-            self.optimizer = runtime.adam(self.schedule(), options.clip_norm)
+            self.optimizer = runtime.adam(self.schedule(), options.clip_norm, options.ema)
             self.optimizer.build(self.model.trainable_variables)
 
     @classmethod
@@ -215,7 +217,8 @@ def _figure_patches(images: np.ndarray, count: int) -> np.ndarray:
 
 
 class _Validator:
-    """Develops the fixed validation patches; logs, plots and keeps the best model."""
+    """Develops the fixed validation patches; logs, plots and keeps the best model (all with the
+    weights' moving average when the optimiser keeps one)."""
 
     def __init__(self, run: RunFolder, runtime: Runtime, model: keras.Model, optimizer: keras.optimizers.Optimizer,
                  patches: dict, loss: str, best: dict, stopper: EarlyStopping | None,
@@ -235,6 +238,10 @@ class _Validator:
         return np.concatenate([p.numpy() for p in parts])
 
     def __call__(self, step: int, train_means: dict, seconds: float) -> Validation:
+        with averaged_weights(self.optimizer, self.model.trainable_variables):
+            return self.validate(step, train_means, seconds)
+
+    def validate(self, step: int, train_means: dict, seconds: float) -> Validation:
         target = self.patches["rgb"]
         output = self.develop()
         val_loss = float(np.mean(keras.ops.convert_to_numpy(self.fidelity(target, output))))
@@ -338,7 +345,11 @@ def train_model(
             run.checkpoint, {trainer.model_key: model}, {trainer.model_key: optimizer},
             {"step": state.step, "loop": state.to_json(), "history_bytes": history.size(), "best": best},
         )
-        publish_copy(run.checkpoint / f"{trainer.model_key}.keras", run.last)
+        if keeps_average(optimizer):
+            with averaged_weights(optimizer, model.trainable_variables):
+                save_model_atomic(model, run.last)
+        else:
+            publish_copy(run.checkpoint / f"{trainer.model_key}.keras", run.last)
 
     loop = TrainingLoop(
         run, steps=options.steps, validate_every=options.validate_every,

@@ -86,14 +86,18 @@ class Runtime:
             return keras.optimizers.LossScaleOptimizer(optimizer)
         return optimizer
 
-    def adam(self, learning_rate, clip_norm: float | None = None) -> keras.optimizers.Optimizer:
+    def adam(self, learning_rate, clip_norm: float | None = None, ema: float | None = None) -> keras.optimizers.Optimizer:
         """An Adam optimiser (rate or schedule), its gradients clipped to a global norm.
 
         Args:
             learning_rate: a number or a `LearningRateSchedule`.
             clip_norm: the largest global norm of one update's gradients; None clips nothing.
+            ema: the momentum of a moving average of the weights it keeps (see
+                `nipkit.training.averaged_weights`); None keeps none.
         """
-        return self.optimizer(keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm))
+        adam = keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm, use_ema=ema is not None,
+                                     ema_momentum=0.99 if ema is None else ema)
+        return self.optimizer(adam)
 
     def check_batch_size(self, batch_size: int) -> None:
         """Each replica needs the same share of a batch."""
