@@ -99,11 +99,17 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict]:
 
 
 def parse_override(text: str) -> tuple[ConfigPath, Any]:
-    """`"a.b[1].c=value"` -> (("a", "b", 1, "c"), value parsed as YAML)."""
+    """`"a.b[1].c=value"` -> (("a", "b", 1, "c"), value parsed as YAML).
+
+    A value starting with `*` is a string (a glob such as `*_day`): as YAML it would be an
+    alias, which a value on its own cannot refer to."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. training.steps=100")
-    value = _parse_yaml(raw, f"--set {text!r}")[0] if raw.strip() else None
+    if raw.strip().startswith("*"):
+        value: Any = raw.strip()
+    else:
+        value = _parse_yaml(raw, f"--set {text!r}")[0] if raw.strip() else None
     return _split_dotted(key.strip()), value
 
 

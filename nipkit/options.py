@@ -74,6 +74,12 @@ def is_bool(v: Any) -> bool:
     return isinstance(v, bool)
 
 
+def globs(v: Any) -> bool:
+    """A check: an fnmatch glob, or a non-empty list of them (image names to match)."""
+    items = v if isinstance(v, (list, tuple)) else [v]
+    return bool(items) and all(isinstance(g, str) and g for g in items)
+
+
 def modes(v: Any) -> bool:
     items = v if isinstance(v, list) else [v]
     return bool(items) and all(m in MODES for m in items)
@@ -104,6 +110,10 @@ class CommonOptions:
                              "none, mirrored or multi_worker (the cluster in TF_CONFIG)")
     clip_norm: float | None = option(None, optional(number_in(0, MAX_RATE)),
                                      f"a positive number up to {MAX_RATE:g} or null (global gradient norm)")
+    train_images: str | tuple[str, ...] = option(
+        "*", globs, "a glob or a list of globs of training image names (fnmatch, e.g. 'scene_*')")
+    exclude_images: str | tuple[str, ...] | None = option(
+        None, optional(globs), "a glob or a list of globs of training image names to leave out, or null")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 
 from nipkit.config import format_path, load_config, parse_override
 from nipkit.errors import ConfigError
+from nipkit.options import JointTrainingOptions, NipTrainingOptions, parse_options
 from support import nipkit_executable
 from nipkit.schema import check_manipulation_names, validate
 
@@ -90,6 +91,23 @@ def test_overrides_are_yaml_and_located(tmp_path):
     assert parse_override("a.b=[1, 2]") == (("a", "b"), [1, 2])
     with pytest.raises(ConfigError):
         parse_override("novalue")
+
+
+def test_training_image_globs_from_set_and_their_checks(tmp_path):
+    assert parse_override("training.exclude_images=scene_*") == (("training", "exclude_images"), "scene_*")
+    assert parse_override("training.exclude_images=[scene_*, flower]") == (("training", "exclude_images"),
+                                                                           ["scene_*", "flower"])
+    assert parse_override("training.train_images=*_day") == (("training", "train_images"), "*_day")  # not an alias
+    path = write(tmp_path, EXPERIMENT)
+    options = parse_options(load_config(path, ["training.exclude_images=[scene_*, flower]"]), JointTrainingOptions)
+    assert (options.train_images, options.exclude_images) == ("*", ("scene_*", "flower"))
+    assert (NipTrainingOptions().train_images, NipTrainingOptions().exclude_images) == ("*", None)
+    for key, bad in (("exclude_images", "3"), ("train_images", "[]"), ("train_images", "[scene_*, 1]"),
+                     ("train_images", "null")):
+        with pytest.raises(ConfigError, match=rf"^--set training.{key}=.*: training.{key}: must be a glob"):
+            validate(load_config(path, [f"training.{key}={bad}"]))
+    with pytest.raises(ConfigError, match=r"pretrain.exclude_images: must be a glob"):
+        parse_options(load_config(path, ["pretrain.exclude_images=3"]), NipTrainingOptions, "pretrain")
 
 
 def test_class_names(tmp_path):

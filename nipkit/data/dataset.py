@@ -13,7 +13,9 @@ Example:
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -24,6 +26,7 @@ from nipkit.errors import DataError
 __all__ = ["Dataset", "resolve_data"]
 
 Window = tuple[int, int, int, int]  # top, left, height, width in full-resolution pixels
+Globs = str | Sequence[str]  # one fnmatch glob or several
 
 
 def resolve_data(spec: str | Path) -> Path:
@@ -52,6 +55,10 @@ def resolve_data(spec: str | Path) -> Path:
         f"data {text!r}: not a prepared dataset (no {path / DATASET_FILE}); allowed: 'demo', {cameras}, "
         "or a folder written by `nipkit data prepare`"
     )
+
+
+def _glob_list(globs: Globs | None) -> list[str]:
+    return [] if globs is None else [globs] if isinstance(globs, str) else list(globs)
 
 
 class Dataset:
@@ -101,6 +108,24 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def select_train(self, images: Globs = "*", exclude: Globs | None = None) -> list[str]:
+        """The training images whose names match a glob of `images` and none of `exclude`,
+        in the order of `train` (fnmatch globs, case-sensitive).
+
+        Raises:
+            DataError: no training image is left.
+
+        Example:
+            >>> Dataset.open("demo").select_train(exclude="scene_*")  # doctest: +SKIP
+            ['astronaut', 'china', 'motorcycle_left', 'motorcycle_right', 'rocket']
+        """
+        take, leave = _glob_list(images), _glob_list(exclude)
+        names = [n for n in self.train if any(fnmatchcase(n, g) for g in take) and not any(fnmatchcase(n, g) for g in leave)]
+        if not names:
+            raise DataError(f"{self.path}: train_images {take} and exclude_images {leave} leave none of its "
+                            f"{len(self.train)} training images")
+        return names
 
     def __repr__(self) -> str:
         return (

@@ -165,6 +165,7 @@ def train_batches(
     start_step: int = 0,
     per_image: int = 1,
     variance_rule: bool | Sequence[float] = True,
+    images: Sequence[str] | None = None,
 ) -> tf.data.Dataset:
     """Endless training batches of aligned random patches of the training photos.
 
@@ -176,13 +177,15 @@ def train_batches(
         start_step: the first batch's number (resuming at step k gives batch k first).
         per_image: patches taken from each photo of a batch (default one per photo).
         variance_rule: True (the paper's rule), False, or (low, high); see PatchSampler.
+        images: the photos to draw from (e.g. `Dataset.select_train(...)`); None: every
+            training photo.
 
     Returns:
         A tf.data.Dataset of (raw float32 (B, p/2, p/2, 4), rgb float32 (B, p, p, 3)).
     """
     _check_counts(batch_size=batch_size, per_image=per_image, seed=seed, start_step=start_step)
     data = _as_dataset(dataset)
-    sampler = PatchSampler(data, data.train, patch_size, variance_rule)
+    sampler = PatchSampler(data, data.train if images is None else images, patch_size, variance_rule)
     half = sampler.patch_size // 2
 
     def make(step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -65,7 +65,8 @@ class CodecTrainer(NipTrainer):
     def batches(self, start_step: int = 0) -> Iterator:
         """Batches of (target, target) patches: the codec's input is the image it must reproduce."""
         options = self.options
-        batches = train_batches(self.dataset, options.patch_size, options.batch_size, options.seed, start_step=start_step)
+        batches = train_batches(self.dataset, options.patch_size, options.batch_size, options.seed, start_step=start_step,
+                                images=self.train_images())
         return self.runtime.distribute(batches.map(lambda raw, rgb: (rgb, rgb)))
 
     def validation_set(self) -> dict:

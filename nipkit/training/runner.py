@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 
 from nipkit.config import Config
+from nipkit.data import Dataset
 from nipkit.errors import ConfigError, TrainingError
 from nipkit.evaluation.report import write_report
 from nipkit.evaluation.summary import SUMMARY_FILE, RunSummary
@@ -142,6 +143,7 @@ def run_experiment(
     root = Path(out) if out is not None else default_output(config)
     paths = [(mode, repeat, root / f"{mode}-r{repeat}") for mode in options.modes for repeat in range(options.repeats)]
     reused = {path: _reuse(path, config, options, resume, overwrite) for _, _, path in paths}
+    Dataset.open(config.get(("data",))).select_train(options.train_images, options.exclude_images)  # before pre-training
     root.mkdir(parents=True, exist_ok=True)
     nip_weights = _pretrain(config, root, resume, echo)
     started = time.perf_counter()

@@ -123,3 +123,39 @@ def test_checks(small_demo):
         validation_patches(small_demo, 256, 2, seed=0)
     with pytest.raises(ValueError, match="variance_rule must be"):
         train_batches(small_demo, P, 4, seed=0, variance_rule=(0.02, 0.01))
+
+
+def test_the_default_selection_is_every_training_image_and_the_same_batches(small_demo):
+    data = Dataset(small_demo)
+    assert data.select_train() == data.train
+    default = take(train_batches(data, P, 4, seed=5), 2)
+    selected = take(train_batches(data, P, 4, seed=5, images=data.select_train("*", None)), 2)
+    sampler = PatchSampler(data, data.train, P)  # what train_batches drew from before images existed
+    for step, ((raw, rgb), (raw_s, rgb_s)) in enumerate(zip(default, selected)):
+        expected_raw, expected_rgb = sampler.batch(5, step, 4)
+        assert np.array_equal(raw, raw_s) and np.array_equal(rgb, rgb_s)
+        assert np.array_equal(raw, expected_raw) and np.array_equal(rgb, expected_rgb)
+
+
+def test_excluding_the_scenes_draws_only_from_the_demo_photos(demo_data):
+    data = Dataset(demo_data)
+    photos = data.select_train(exclude="scene_*")
+    assert photos == [n for n in data.train if not n.startswith("scene_")] and len(photos) == 5
+    assert data.select_train(["rocket", "astro*", "nothing*"]) == ["astronaut", "rocket"]  # in the dataset's order
+    assert data.select_train("*", ["scene_*", "china"]) == [n for n in photos if n != "china"]
+    batches = take(train_batches(data, P, 10, seed=0, images=photos), 2)
+    for step, (raw, rgb) in enumerate(batches):
+        sources = [locate(data, photos, patch)[0] for patch in rgb]
+        assert sorted(sources) == sorted(photos * 2)  # 5 photos, one patch each per pass
+        expected_raw, expected_rgb = PatchSampler(data, photos, P).batch(0, step, 10)
+        assert np.array_equal(raw, expected_raw) and np.array_equal(rgb, expected_rgb)
+
+
+def test_a_selection_that_leaves_no_training_image_is_one_line(small_demo):
+    data = Dataset(small_demo)
+    with pytest.raises(DataError) as error:
+        data.select_train("astro*", ["scene_*", "astronaut"])
+    message = str(error.value)
+    assert "\n" not in message and message == (
+        f"{small_demo}: train_images ['astro*'] and exclude_images ['scene_*', 'astronaut'] "
+        "leave none of its 4 training images")

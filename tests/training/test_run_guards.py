@@ -149,3 +149,38 @@ def test_pretrain_keys_are_named_as_the_user_wrote_them(tmp_path):
     assert str(error.value).startswith("--set pretrain.batch_size=4: pretrain.batch_size differs from the run's")
     with pytest.raises(ConfigError, match=r"^--set pretrain.steps=0: pretrain.steps: must be a positive integer"):
         validate(load_config(path, ["pretrain.steps=0"]))
+
+
+def test_training_images_by_glob_from_the_command_line(tmp_path, demo_data):
+    from nip_runs import error_lines, invoke
+
+    out, path = tmp_path / "runs", write(tmp_path)
+    code, stdout, stderr = invoke("run", path, "--out", out, "--set", "training.exclude_images=scene_*")
+    assert code == 0, stderr[-2000:]
+    assert "5 training images" in stdout
+    assert yaml.safe_load((out / "fan-r0" / "config.yaml").read_text())["training"]["exclude_images"] == "scene_*"
+    # a finished run trained on other images is refused, not reused
+    code, _, stderr = invoke("run", path, "--out", out, "--set", "training.exclude_images=[scene_*, china]")
+    assert code == 2 and "(training.exclude_images was 'scene_*', now ['scene_*', 'china'])" in error_lines(stderr)[0]
+    # a selection of nothing is one line, before anything trains
+    code, _, stderr = invoke("run", write(tmp_path, "pre.yaml", pretrain={"steps": 2}), "--out", tmp_path / "none",
+                             "--set", "training.train_images=[astro*, rocket]", "--set", "training.exclude_images=*")
+    assert code == 2 and error_lines(stderr) == [
+        f"error: {demo_data}: train_images ['astro*', 'rocket'] and exclude_images ['*'] leave none of its 69 "
+        "training images"]
+    assert not (tmp_path / "none" / "nip").exists()
+
+
+def test_other_training_images_are_refused_on_resume(tmp_path):
+    from nipkit.training.experiment import MAY_CHANGE, RESUMABLE
+    from nipkit.training.run_folder import RunFolder
+
+    path = write(tmp_path)
+    run = RunFolder(tmp_path / "runs" / "fan-r0")
+    run.prepare(load_config(path, ["training.exclude_images=scene_*"]), resume=False)
+    run.checkpoint.mkdir()
+    (run.checkpoint / "state.json").write_text('{"step": 2, "files": {}}')
+    for change in ([], ["training.exclude_images=[scene_*, china]"], ["training.train_images=astro*"]):
+        with pytest.raises(TrainingError, match=r"training\.(exclude|train)_images differs from the run's"):
+            run.prepare(load_config(path, change), resume=True, may_change=MAY_CHANGE + RESUMABLE)
+    assert run.prepare(load_config(path, ["training.exclude_images=scene_*"]), resume=True, may_change=MAY_CHANGE)

@@ -62,6 +62,7 @@ def test_short_run_lowers_the_loss_and_fills_the_run_folder(run_a, demo_data):
     assert figure.format == "PNG" and figure.width > 3 * 64
     assert any((run / "tensorboard").iterdir())
     assert f"{run / 'best.keras'}" in out and f"PSNR {records[-1]['psnr']:.2f} dB" in out
+    assert f"on {len(Dataset(demo_data).train)} training images of" in out
 
     # The recorded PSNR is what the saved model gives on the validation patches.
     patches = validation_patches(Dataset(demo_data), 64, 2, SMALL_TRAINING["seed"])
