@@ -63,9 +63,9 @@ def averaged_run(tmp_path_factory, demo_data) -> Path:
 
 def test_last_keras_holds_the_average_and_validation_scores_it(averaged_run, demo_data):
     raw = [np.asarray(w) for w in keras.saving.load_model(averaged_run / "checkpoint" / "codec.keras").get_weights()]
-    averaged = [np.asarray(w) for w in keras.saving.load_model(averaged_run / "last.keras").get_weights()]
-    assert any(not np.array_equal(a, r) for a, r in zip(averaged, raw))  # the checkpoint keeps the trained weights
     codec = keras.saving.load_model(averaged_run / "last.keras")
+    averaged = [np.asarray(w) for w in codec.get_weights()]
+    assert any(not np.array_equal(a, r) for a, r in zip(averaged, raw))  # the checkpoint keeps the trained weights
     patches = validation_patches(Dataset(demo_data), 64, 1, 0)["rgb"]  # examples/codec/tiny.yaml's validation set
     recorded = json.loads((averaged_run / "history.jsonl").read_text().splitlines()[-1])
     assert mean_psnr(patches, np.asarray(codec(patches))) == pytest.approx(recorded["psnr"], abs=1e-4)

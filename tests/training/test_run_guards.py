@@ -7,9 +7,13 @@ import json
 import pytest
 import yaml
 
+from nip_runs import error_lines, invoke
 from nipkit.config import load_config
 from nipkit.errors import ConfigError, TrainingError
 from nipkit.schema import validate
+from nipkit.training.experiment import MAY_CHANGE, RESUMABLE
+from nipkit.training.run_folder import RunFolder
+from nipkit.training.runner import pretrain_config
 
 FAST = {
     "data": "demo",
@@ -135,9 +139,6 @@ def test_a_falling_nip_warns_at_half_the_limit(tmp_path, nipkit_cli, demo_data):
 
 
 def test_pretrain_keys_are_named_as_the_user_wrote_them(tmp_path):
-    from nipkit.training.run_folder import RunFolder
-    from nipkit.training.runner import pretrain_config
-
     path = write(tmp_path, nip="inet", pretrain={"steps": 2, "batch_size": 2, "patch_size": 32})
     run = RunFolder(tmp_path / "runs" / "nip")
     run.prepare(pretrain_config(load_config(path)), resume=False)
@@ -152,8 +153,6 @@ def test_pretrain_keys_are_named_as_the_user_wrote_them(tmp_path):
 
 
 def test_training_images_by_glob_from_the_command_line(tmp_path, demo_data):
-    from nip_runs import error_lines, invoke
-
     out, path = tmp_path / "runs", write(tmp_path)
     code, stdout, stderr = invoke("run", path, "--out", out, "--set", "training.exclude_images=scene_*")
     assert code == 0, stderr[-2000:]
@@ -172,9 +171,6 @@ def test_training_images_by_glob_from_the_command_line(tmp_path, demo_data):
 
 
 def test_other_training_images_are_refused_on_resume(tmp_path):
-    from nipkit.training.experiment import MAY_CHANGE, RESUMABLE
-    from nipkit.training.run_folder import RunFolder
-
     path = write(tmp_path)
     run = RunFolder(tmp_path / "runs" / "fan-r0")
     run.prepare(load_config(path, ["training.exclude_images=scene_*"]), resume=False)
