@@ -66,8 +66,9 @@ versions='import sys, tensorflow as tf, keras
 print("python", sys.version.split()[0], "tensorflow", tf.__version__, "keras", keras.__version__)
 print(len(tf.config.list_physical_devices("GPU")))'
 found=$("$python" -c "$versions") || fail "TensorFlow cannot be imported in $VENV"
-echo "$found" | head -n 1
-gpus=$(echo "$found" | tail -n 1)
+# Parameter expansion, not `| head`: under pipefail a reader that exits early kills echo (SIGPIPE).
+echo "${found%%$'\n'*}"
+gpus=${found##*$'\n'}
 echo "GPUs visible to TensorFlow: $gpus"
 if [ "$gpus" = 0 ] && [ "$quick" = 0 ]; then
   fail "TensorFlow sees no GPU (check the driver and CUDA libraries of tensorflow[and-cuda]); nothing measured"

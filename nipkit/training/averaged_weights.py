@@ -35,10 +35,13 @@ def averaged_weights(optimizer: keras.optimizers.Optimizer, variables: Sequence)
     """Inside the block, `variables` hold the optimiser's moving averages; afterwards their own values again.
 
     Args:
-        optimizer: a built optimiser; one without a moving average changes nothing.
+        optimizer: a built optimiser; one without a moving average, or before its first
+            update, changes nothing.
         variables: the variables it was built for, in the same order.
     """
-    if not keeps_average(optimizer):
+    # Keras starts the averages at zero and sets them to the weights at the first update:
+    # before it there is no average, and the weights are what there is to score.
+    if not keeps_average(optimizer) or int(keras.ops.convert_to_numpy(_averaging(optimizer).iterations)) == 0:
         yield
         return
     trained = [keras.ops.convert_to_numpy(v) for v in variables]

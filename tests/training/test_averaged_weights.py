@@ -52,6 +52,18 @@ def test_without_an_average_the_block_changes_nothing():
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
 
 
+def test_before_the_first_update_the_block_keeps_the_weights():
+    """Keras's averages are zeros until the first update: step 0 scores the initial weights."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    optimizer = select_runtime("none", False, False).adam(0.1, ema=MOMENTUM)
+    optimizer.build(model.trainable_variables)
+    before = [v.numpy() for v in model.trainable_variables]
+    with averaged_weights(optimizer, model.trainable_variables):
+        inside = [v.numpy() for v in model.trainable_variables]
+    assert all(np.array_equal(a, b) for a, b in zip(before, inside))
+
+
 @pytest.fixture(scope="module")
 def averaged_run(tmp_path_factory, demo_data) -> Path:
     """The tiny codec with an average, 6 steps."""
