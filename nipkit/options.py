@@ -114,6 +114,8 @@ class CommonOptions:
         "*", globs, "a glob or a list of globs of training image names (fnmatch, e.g. 'scene_*')")
     exclude_images: str | tuple[str, ...] | None = option(
         None, optional(globs), "a glob or a list of globs of training image names to leave out, or null")
+    ema: float | None = option(None, optional(lambda v: number_in(0, 1)(v) and v < 1),
+                               "a number in (0, 1) or null (momentum of the weights' moving average, e.g. 0.999)")
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,6 @@ class NipTrainingOptions(CommonOptions):
     early_stop_tolerance: float = option(1e-4, number_in(0, 1), "a positive number up to 1 (relative change)")
     validation_size: int = option(256, int_in(2, MAX_PATCH, even=True), f"an even positive integer up to {MAX_PATCH} (RGB pixels)")
     validation_patches: int = option(1, int_in(1, 10_000), _positive(10_000, " (patches per validation image)"))
-    ema: float | None = option(None, optional(lambda v: number_in(0, 1)(v) and v < 1),
-                               "a number in (0, 1) or null (momentum of the weights' moving average, e.g. 0.999)")
 
 
 @dataclass(frozen=True)

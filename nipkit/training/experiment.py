@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, ContextManager, Iterator
 
 import keras
 import numpy as np
@@ -32,6 +32,7 @@ from nipkit.random_config import build_step, config_random_arguments
 from nipkit.random_values import VALIDATION
 from nipkit.options import RESUMABLE_CHANGES, JointTrainingOptions, parse_options, trains_nip
 from nipkit.schema import check_manipulation_names
+from nipkit.training.averaged_weights import averaged_weights
 from nipkit.training.checkpoints import save_model_atomic
 from nipkit.training.digest import default_fan
 from nipkit.training.draws import with_draws
@@ -160,12 +161,18 @@ class Experiment:
 
     def _build_optimizers(self) -> dict:
         options = self.options
-        optimizers = {"fan": self.runtime.adam(self.schedule(options.learning_rate), options.clip_norm)}
+        # The first optimiser keeps the average (`training.ema`) of everything it trains; it
+        # averages the variables' values, so in F+N the NIP's fidelity steps are in it too.
+        optimizers = {"fan": self.runtime.adam(self.schedule(options.learning_rate), options.clip_norm, options.ema)}
         optimizers["fan"].build(self.ce_variables())
         if trains_nip(self.mode) and options.fidelity_weight is None and self.nip.trainable_variables:
             optimizers["nip"] = self.runtime.adam(self.schedule(options.nip_learning_rate), options.clip_norm)
             optimizers["nip"].build(self.nip.trainable_variables)
         return optimizers
+
+    def averaged(self) -> ContextManager[None]:
+        """A block in which the models hold the moving average of `training.ema` (none: as they are)."""
+        return averaged_weights(self.optimizers["fan"], self.ce_variables())
 
     def learning_rate(self) -> float:
         """The first optimiser's current learning rate."""

@@ -94,7 +94,8 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
         """(differentiable-channel scores, NIP fidelity) after `step`, computed once."""
         if step not in latest:
             latest.clear()
-            latest[step] = (scorer.scores(scorer.classification()), scorer.fidelity())
+            with exp.averaged():
+                latest[step] = (scorer.scores(scorer.classification()), scorer.fidelity())
         return latest[step]
 
     start = next((r for r in history.records() if r.get("step") == 0 and "psnr" in r), {})
@@ -134,7 +135,8 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
                               ("training.batch_size", "training.patch_size")):
             loop_state = loop.run(loop_state, exp.train_step(), exp.batches(loop_state.step), validate_run, checkpoint)
 
-    summary = _final_summary(run, exp, at_step, repeat, loop_state)
+    with exp.averaged():  # the models a run ends with are the average, where it keeps one
+        summary = _final_summary(run, exp, at_step, repeat, loop_state)
     rate = f", {summary.bpp:.3f} bpp from the bitstream" if summary.bpp is not None else ""
     say(f"run {run.path.name}: accuracy {summary.accuracy:.3f} (real channel {summary.accuracy_real:.3f}{rate}), "
         f"NIP PSNR {summary.nip.psnr_initial:.2f} → {summary.nip.psnr:.2f} dB")

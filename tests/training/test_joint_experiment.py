@@ -213,3 +213,26 @@ def test_clip_norm_reaches_every_optimiser(tmp_path, demo_data, mode, optimisers
 
     exp = Experiment.from_config(load_config(write_config(tmp_path, training__clip_norm=2.5)), mode=mode)
     assert set(exp.optimizers) == optimisers and all(o.global_clipnorm == 2.5 for o in exp.optimizers.values())
+
+
+def test_ema_scores_and_saves_the_average_of_the_fan_and_nip(tmp_path, demo_data, nipkit_cli):
+    """`training.ema` in `nipkit run`: step 0 scores the initial models, later checks and the
+    saved models the first optimiser's moving average, which covers the NIP in F+N."""
+    import nipkit
+
+    runs = {}
+    for name, ema in (("plain", None), ("averaged", 0.5)):
+        path = write_config(tmp_path, f"{name}.yaml", training__mode="joint", training__ema=ema)
+        result = nipkit_cli("run", path, "--out", tmp_path / name)
+        assert result.returncode == 0, result.stderr[-2000:]
+        runs[name] = tmp_path / name / "joint-r0"
+    first = [json.loads((run / "history.jsonl").read_text().splitlines()[0]) for run in runs.values()]
+    assert first[0]["accuracy"] == first[1]["accuracy"] and first[0]["psnr"] == first[1]["psnr"]
+    averaged = runs["averaged"]
+    for model in ("fan", "nip"):
+        saved = nipkit.load_model(averaged / f"{model}.keras").get_weights()
+        trained = nipkit.load_model(averaged / "checkpoint" / f"{model}.keras").get_weights()
+        assert any(not np.array_equal(a, b) for a, b in zip(saved, trained)), model
+    summary = json.loads((averaged / "summary.json").read_text())
+    last = json.loads((averaged / "history.jsonl").read_text().splitlines()[-1])
+    assert summary["accuracy"] == last["accuracy"] and summary["nip"]["psnr"] == pytest.approx(last["psnr"])
