@@ -98,18 +98,28 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict]:
     return data, _lines_of(node, source) if node is not None else {}
 
 
+# A plain scalar that starts with `*` at the start of a value or of a flow-list item.
+_GLOB_ITEM = re.compile(r"(^|[\[,])(\s*)(\*[^,\]\s]*)")
+
+
 def parse_override(text: str) -> tuple[ConfigPath, Any]:
     """`"a.b[1].c=value"` -> (("a", "b", 1, "c"), value parsed as YAML).
 
-    A value starting with `*` is a string (a glob such as `*_day`): as YAML it would be an
-    alias, which a value on its own cannot refer to."""
+    A value or list item starting with `*` is a string (a glob such as `*_day`): as YAML
+    it would be an alias, which a value on its own cannot refer to."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. training.steps=100")
-    if raw.strip().startswith("*"):
-        value: Any = raw.strip()
-    else:
-        value = _parse_yaml(raw, f"--set {text!r}")[0] if raw.strip() else None
+    value: Any = None
+    if raw.strip():
+        try:
+            value = _parse_yaml(raw, f"--set {text!r}")[0]
+        except ConfigError:
+            # Without an anchor (`&`) no `*` can be an alias: read those items as globs.
+            globs_quoted = _GLOB_ITEM.sub(r'\1\2"\3"', raw)
+            if "&" in raw or globs_quoted == raw:
+                raise
+            value = _parse_yaml(globs_quoted, f"--set {text!r}")[0]
     return _split_dotted(key.strip()), value
 
 

@@ -98,6 +98,12 @@ def test_training_image_globs_from_set_and_their_checks(tmp_path):
     assert parse_override("training.exclude_images=[scene_*, flower]") == (("training", "exclude_images"),
                                                                            ["scene_*", "flower"])
     assert parse_override("training.train_images=*_day") == (("training", "train_images"), "*_day")  # not an alias
+    assert parse_override("training.train_images=[*_day, scene_*]") == (("training", "train_images"),
+                                                                       ["*_day", "scene_*"])
+    assert parse_override("training.train_images=[a, *_day]")[1] == ["a", "*_day"]
+    assert parse_override('training.train_images=["x, *y"]')[1] == ["x, *y"]  # quoted: left as written
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        parse_override("training.train_images=[*_day")
     path = write(tmp_path, EXPERIMENT)
     options = parse_options(load_config(path, ["training.exclude_images=[scene_*, flower]"]), JointTrainingOptions)
     assert (options.train_images, options.exclude_images) == ("*", ("scene_*", "flower"))
