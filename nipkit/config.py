@@ -115,6 +115,8 @@ def parse_override(text: str) -> tuple[ConfigPath, Any]:
         try:
             value = _parse_yaml(raw, f"--set {text!r}")[0]
         except ConfigError:
+            if raw.strip().startswith("*"):  # a lone glob, taken whole (spaces and all)
+                return _split_dotted(key.strip()), raw.strip()
             # Without an anchor (`&`) no `*` can be an alias: read those items as globs.
             globs_quoted = _GLOB_ITEM.sub(r'\1\2"\3"', raw)
             if "&" in raw or globs_quoted == raw:

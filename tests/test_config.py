@@ -98,6 +98,7 @@ def test_training_image_globs_from_set_and_their_checks(tmp_path):
     assert parse_override("training.exclude_images=[scene_*, flower]") == (("training", "exclude_images"),
                                                                            ["scene_*", "flower"])
     assert parse_override("training.train_images=*_day") == (("training", "train_images"), "*_day")  # not an alias
+    assert parse_override("training.train_images= *_day night ")[1] == "*_day night"  # a lone glob: taken whole
     assert parse_override("training.train_images=[*_day, scene_*]") == (("training", "train_images"),
                                                                        ["*_day", "scene_*"])
     assert parse_override("training.train_images=[a, *_day]")[1] == ["a", "*_day"]
