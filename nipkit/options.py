@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from nipkit.config import Config
+
+if TYPE_CHECKING:
+    from nipkit.data.dataset import Dataset
 
 __all__ = [
     "MODES", "NIP_MODES", "CODEC_MODES", "trains_nip", "NipTrainingOptions", "JointTrainingOptions", "parse_options", "option_names", "options_dict",
@@ -116,6 +119,14 @@ class CommonOptions:
         None, optional(globs), "a glob or a list of globs of training image names to leave out, or null")
     ema: float | None = option(None, optional(lambda v: number_in(0, 1)(v) and v < 1),
                                "a number in (0, 1) or null (momentum of the weights' moving average, e.g. 0.999)")
+
+    def select_train_images(self, dataset: Dataset) -> list[str]:
+        """The training images of `dataset` that `train_images` and `exclude_images` select.
+
+        Raises:
+            DataError: none is left.
+        """
+        return dataset.select_train(self.train_images, self.exclude_images)
 
 
 @dataclass(frozen=True)

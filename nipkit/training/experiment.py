@@ -182,15 +182,11 @@ class Experiment:
         """The compiled train step of this mode (on `runtime`, default the experiment's)."""
         return joint_step(runtime or self.runtime, self, self.mode)
 
-    def train_images(self) -> list[str]:
-        """The training images the options select (`train_images`, `exclude_images`)."""
-        return self.dataset.select_train(self.options.train_images, self.options.exclude_images)
-
     def batches(self, start_step: int = 0) -> Iterator:
         """The training batches from `start_step` on, distributed on the runtime."""
         options = self.options
         batches = train_batches(self.dataset, options.patch_size, options.batch_size, self.seed,
-                                start_step=start_step, variance_rule=options.variance_rule, images=self.train_images())
+                                start_step=start_step, variance_rule=options.variance_rule, images=options.select_train_images(self.dataset))
         if self.random_arguments:
             batches = with_draws(batches, self.random_arguments, self.seed, start_step, options.batch_size,
                                  len(self.classes))

@@ -177,15 +177,11 @@ class NipTrainer:
         """The compiled pre-training step (on `runtime`, default the trainer's)."""
         return nip_step(runtime or self.runtime, self.model, self.optimizer, self.options.loss, self.options.batch_size)
 
-    def train_images(self) -> list[str]:
-        """The training images the options select (`train_images`, `exclude_images`)."""
-        return self.dataset.select_train(self.options.train_images, self.options.exclude_images)
-
     def batches(self, start_step: int = 0) -> Iterator:
         """The training batches from `start_step` on, distributed on the runtime."""
         options = self.options
         return self.runtime.distribute(train_batches(self.dataset, options.patch_size, options.batch_size, options.seed,
-                                                     start_step=start_step, images=self.train_images()))
+                                                     start_step=start_step, images=options.select_train_images(self.dataset)))
 
     def schedule(self) -> float | keras.optimizers.schedules.LearningRateSchedule:
         """The options' learning rate, ×lr_decay every lr_decay_every steps."""
@@ -335,7 +331,7 @@ def train_model(
         stopper = EarlyStopping(options.early_stop_checks, options.early_stop_tolerance, past)
 
     name = trainer.name()
-    say(f"training {name} ({model.count_params():,} parameters) on {len(trainer.train_images())} training images of "
+    say(f"training {name} ({model.count_params():,} parameters) on {len(options.select_train_images(trainer.dataset))} training images of "
         f"{trainer.dataset.camera} [{trainer.runtime.device}] into {run.path}")
     with allocation_guard(run.path, f"{options.validation_patches} validation patches of {options.validation_size}² "
                           "per validation image", [config.name_of(("training", "validation_patches")),

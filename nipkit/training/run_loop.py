@@ -124,7 +124,7 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
                         {"step": state.step, "loop": state.to_json(), "history_bytes": history.size(), "mode": exp.mode})
 
     say(f"run {run.path.name}: mode {MODE_LABELS[exp.mode]}, classes {', '.join(exp.classes)}, "
-        f"channel {describe_steps(exp.channel)}, {len(exp.train_images())} training images [{exp.runtime.device}]")
+        f"channel {describe_steps(exp.channel)}, {len(options.select_train_images(exp.dataset))} training images [{exp.runtime.device}]")
     for where, distribution in exp.random_arguments.describe(layer_names(exp.config)).items():
         say(f"run {run.path.name}: {where} drawn from {distribution}")
     loop = TrainingLoop(run, steps=options.steps, validate_every=options.validate_every,

@@ -143,7 +143,7 @@ def run_experiment(
     root = Path(out) if out is not None else default_output(config)
     paths = [(mode, repeat, root / f"{mode}-r{repeat}") for mode in options.modes for repeat in range(options.repeats)]
     reused = {path: _reuse(path, config, options, resume, overwrite) for _, _, path in paths}
-    Dataset.open(config.get(("data",))).select_train(options.train_images, options.exclude_images)  # before pre-training
+    options.select_train_images(Dataset.open(config.get(("data",))))  # before pre-training
     root.mkdir(parents=True, exist_ok=True)
     nip_weights = _pretrain(config, root, resume, echo)
     started = time.perf_counter()

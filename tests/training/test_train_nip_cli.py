@@ -142,8 +142,9 @@ MIRRORED = textwrap.dedent(
 )
 
 
-def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(tmp_path, demo_data):
-    config = write_config(tmp_path / "inet.yaml", steps=6, validate_every=3)
+@pytest.mark.parametrize("ema", [None, 0.9], ids=["weights", "moving_average"])
+def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(tmp_path, demo_data, ema):
+    config = write_config(tmp_path / "inet.yaml", steps=6, validate_every=3, ema=ema)
     result = subprocess.run(
         [sys.executable, "-c", MIRRORED, "train", "nip", str(config), "--out", str(tmp_path / "mirrored"),
          "--set", "training.distribute=mirrored"],
@@ -160,6 +161,9 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(tmp_path, demo
         assert m["psnr"] == pytest.approx(s["psnr"], abs=1e-3)
     for m, s in zip(weights(tmp_path / "mirrored" / "last.keras"), weights(tmp_path / "single" / "last.keras")):
         np.testing.assert_allclose(m, s, rtol=1e-4, atol=1e-6)
+    saved, raw = weights(tmp_path / "mirrored" / "last.keras"), weights(tmp_path / "mirrored" / "checkpoint" / "nip.keras")
+    averaged = any(not np.allclose(a, r) for a, r in zip(saved, raw))
+    assert averaged == (ema is not None)  # with an average, last.keras holds it and the checkpoint the weights
 
 
 def test_weights_start_from_a_trained_model(run_a, tmp_path):
