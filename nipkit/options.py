@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from nipkit.data.dataset import Dataset
 
 __all__ = [
-    "MODES", "NIP_MODES", "CODEC_MODES", "trains_nip", "NipTrainingOptions", "JointTrainingOptions", "parse_options", "option_names", "options_dict",
+    "MODES", "MODE_LABELS", "NIP_MODES", "CODEC_MODES", "trains_nip", "NipTrainingOptions", "JointTrainingOptions",
+    "parse_options", "option_names", "options_dict",
     "RESUMABLE_CHANGES", "RunResources",
 ]
 
@@ -32,6 +33,7 @@ __all__ = [
 # trainable steps, e.g. a learned codec), joint_codec = F+N+C (all three). A channel step
 # trains in a mode its `trainable:` lists.
 MODES = ("fan", "joint", "codec", "joint_codec")
+MODE_LABELS = {"fan": "F", "joint": "F+N", "codec": "F+C", "joint_codec": "F+N+C"}  # the papers' names
 NIP_MODES = ("joint", "joint_codec")  # the modes that train the NIP
 CODEC_MODES = ("codec", "joint_codec")  # the modes that need a trainable channel step
 MAX_STEPS = 10_000_000

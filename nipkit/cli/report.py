@@ -11,7 +11,7 @@ from nipkit.evaluation.report import write_report
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for report.md and the PNGs (default: the first RUN_DIR/report).")
 def command(run_dirs: tuple[str, ...], out: str | None) -> None:
-    """Summarise finished runs: report.md with F vs F+N tables, confusion matrices and figures.
+    """Summarise finished runs: report.md with F vs F+N (F+C, F+N+C) tables, confusion matrices and figures.
 
     Each RUN_DIR is a run folder (holding summary.json) or a folder searched for them.
     Runs are grouped only with runs whose configs agree; "real" is the accuracy through

@@ -5,7 +5,7 @@ import click
 
 from nipkit.cli.options import training_run_options
 from nipkit.config import load_config
-from nipkit.evaluation.verdict import verdict_line
+from nipkit.evaluation.verdict import verdict_lines
 
 
 def _interval(interval: list[float] | None) -> str:
@@ -14,7 +14,7 @@ def _interval(interval: list[float] | None) -> str:
 
 
 def _headline(results) -> list[str]:
-    """The table printed at the end: one row per run, then the verdict line."""
+    """The table printed at the end: one row per run, then a verdict line per mode beside F."""
     lines = [f"{'run':<10} {'accuracy':>9} {'95% CI':>12} {'last 5':>7} {'real':>7} {'95% CI':>12} "
              f"{'image':>6} {'PSNR before → after':>22}"]
     for result in results:
@@ -25,8 +25,7 @@ def _headline(results) -> list[str]:
             f"{s.accuracy_real:>7.3f} {_interval(s.accuracy_real_interval):>12} {s.image_accuracy:>6.3f} "
             f"{s.nip.psnr_initial:>10.2f} → {s.nip.psnr:.2f} dB"
         )
-    verdict = verdict_line([result.summary for result in results])
-    return lines + ([verdict] if verdict else [])
+    return lines + verdict_lines([result.summary for result in results])
 
 
 @click.command("run")
@@ -43,8 +42,9 @@ def command(config: str, overrides: tuple[str, ...], out: str | None, resume: bo
     kept when their config agrees, and refused otherwise unless `--overwrite` is given.
     The headline's "real" column is the accuracy through the real channel (each channel
     step run as its real counterpart, e.g. libjpeg); "95% CI" the Wilson interval of each
-    accuracy, "last 5" the mean of the last 5 validations. The last line is the verdict:
-    F+N − F in points of patch accuracy with its 95% interval (Newcombe), both channels.
+    accuracy, "last 5" the mean of the last 5 validations. The last lines are the verdicts:
+    F+N − F (and F+C − F, F+N+C − F) in points of patch accuracy with its 95% interval
+    (Newcombe), both channels.
     """
     from nipkit.training.runner import run_experiment
 

@@ -17,15 +17,15 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from nipkit.evaluation.summary import RunSummary
+from nipkit.options import MODE_LABELS
 
 __all__ = [
-    "MODE_LABELS", "mode_label", "row_percent",
+    "mode_label", "row_percent",
     "plot_progress", "plot_confusion", "plot_examples", "plot_tradeoff", "plot_rate_accuracy", "plot_tradeoff_points",
 ]
 
 # the paper's names: F = FAN trained alone on a frozen NIP, F+N = FAN and NIP trained jointly
 # (Korus & Memon 2020) F+C = FAN and the channel's codec jointly, F+N+C = all three
-MODE_LABELS = {"fan": "F", "joint": "F+N", "codec": "F+C", "joint_codec": "F+N+C"}
 MODE_COLOURS = {"fan": "tab:blue", "joint": "tab:red", "codec": "tab:green", "joint_codec": "tab:purple"}
 MODE_LEGEND = {"fan": "F: FAN only", "joint": "F+N: joint FAN+NIP", "codec": "F+C: joint FAN+codec",
                "joint_codec": "F+N+C: joint FAN+NIP+codec"}

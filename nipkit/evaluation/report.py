@@ -1,6 +1,7 @@
 """`report.md` and figures that compare finished manipulation-detection runs (paper Tables 3-4, Figs. 5-7).
 
-A run folder holds one mode ("fan" = F or "joint" = F+N) and one repeat: summary.json
+A run folder holds one mode ("fan" = F, "joint" = F+N, "codec" = F+C or "joint_codec" =
+F+N+C) and one repeat: summary.json
 (final metrics and confusion matrices, see `RunSummary`), history.jsonl (one JSON object
 per validation), examples.npz (patches for the example figure) and config.yaml. Runs are
 grouped by (mode, NIP, channel, config digest), so only runs whose configs agree are
@@ -231,27 +232,30 @@ def _group_table(group: Group) -> list[str]:
 
 
 def _comparison(groups: Sequence[Group]) -> list[str]:
-    """F vs F+N tables for every (NIP, channel) that has both modes."""
+    """F vs F+N (and F+C, F+N+C) tables for every (NIP, channel) that has F and the other mode."""
     by_setup: dict[tuple, dict[str, Group]] = {}
     for group in groups:
         by_setup.setdefault((group.nip_name, group.channel, group.digest), {})[group.mode] = group
     lines = []
     for (nip_name, channel, _), modes in by_setup.items():
-        if not {"fan", "joint"} <= modes.keys():
-            continue
-        fan, joint = modes["fan"], modes["joint"]
-        rows = []
-        for key, (heading, scale, decimals) in METRICS.items():
-            difference = (joint.mean(key) - fan.mean(key)) * scale
-            rows.append([heading, _mean_std(fan.values(key), scale, decimals),
-                         _mean_std(joint.values(key), scale, decimals), f"{difference:+.{decimals}f}"])
-        for heading, real in INTERVALS.values():
-            rows.append([heading, _percent_range(fan.interval(real)), _percent_range(joint.interval(real)), ""])
-        tag = f" · config {modes['fan'].tag}" if modes["fan"].tag else ""
-        summaries = [[run.summary for run in group.runs] for group in (fan, joint)]
-        lines += ([f"### {nip_name} · {channel}{tag}", ""] + _table(["metric", "F", "F+N", "F+N − F"], rows)
-                  + ["", f"**{verdict(*summaries)}** (Newcombe's 95% interval, all repeats' decisions pooled)", ""])
-    return lines or ["Needs runs of both modes (fan and joint) with the same NIP and channel.", ""]
+        fan = modes.get("fan")
+        for mode, joint in modes.items():
+            if fan is None or mode == "fan":
+                continue
+            label = mode_label(mode)
+            rows = []
+            for key, (heading, scale, decimals) in METRICS.items():
+                difference = (joint.mean(key) - fan.mean(key)) * scale
+                rows.append([heading, _mean_std(fan.values(key), scale, decimals),
+                             _mean_std(joint.values(key), scale, decimals), f"{difference:+.{decimals}f}"])
+            for heading, real in INTERVALS.values():
+                rows.append([heading, _percent_range(fan.interval(real)), _percent_range(joint.interval(real)), ""])
+            tag = f" · config {fan.tag}" if fan.tag else ""
+            fan_runs, joint_runs = ([run.summary for run in group.runs] for group in (fan, joint))
+            lines += ([f"### F vs {label} · {nip_name} · {channel}{tag}", ""]
+                      + _table(["metric", "F", label, f"{label} − F"], rows)
+                      + ["", f"**{verdict(fan_runs, joint_runs, label)}** (Newcombe's 95% interval, all repeats' decisions pooled)", ""])
+    return lines or ["Needs runs of F and of a joint mode (F+N, F+C or F+N+C) with the same NIP and channel.", ""]
 
 
 def _rate_section(groups: Sequence[Group], out: Path) -> list[str]:
@@ -354,7 +358,7 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
     ]
     for group in groups:
         lines += _group_table(group) + [""]
-    lines += ["## F vs F+N", ""] + _comparison(groups)
+    lines += ["## F vs joint training", ""] + _comparison(groups)
     lines += ["## Confusion matrices (paper Table 3)", "",
               "Row-normalised [%], rows = true class; the mean over the runs of each mode.", ""] + confusion
     lines += ["## Training progress (paper Fig. 6)", "", "![progress](progress.png)", ""]

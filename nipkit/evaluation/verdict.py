@@ -1,4 +1,5 @@
-"""The one-line verdict of an experiment: how far F+N's patch accuracy is above F's, and how sure.
+"""The one-line verdicts of an experiment: how far the patch accuracy of each jointly trained
+mode (F+N, F+C, F+N+C) is above F's, and how sure.
 
 The decisions of every repeat of a mode are pooled, and the difference's 95% interval is
 Newcombe's (`nipkit.evaluation.confidence.difference_interval`), through the differentiable
@@ -7,6 +8,8 @@ channel and through the real channel.
 Example:
     >>> verdict(fan_summaries, joint_summaries)  # doctest: +SKIP
     'F+N − F = +31.0 points (95% CI +27.1 … +34.8), real channel +29.5 points (95% CI +25.6 … +33.3)'
+    >>> verdict(fan_summaries, codec_summaries, "F+C")  # doctest: +SKIP
+    'F+C − F = +16.7 points (95% CI +12.5 … +20.8), real channel +16.7 points (95% CI +12.5 … +20.8)'
 """
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ from typing import Sequence
 
 from nipkit.evaluation.confidence import difference_interval
 from nipkit.evaluation.summary import RunSummary
+from nipkit.options import MODE_LABELS, MODES
 
-__all__ = ["accuracy_difference", "verdict", "verdict_line"]
+__all__ = ["accuracy_difference", "verdict", "verdict_lines"]
 
 
 def _pooled(summaries: Sequence[RunSummary], real: bool) -> tuple[int, int]:
@@ -44,14 +48,14 @@ def _points(difference: float, low: float, high: float) -> str:
     return f"{100 * difference:+.1f} points (95% CI {100 * low:+.1f} … {100 * high:+.1f})"
 
 
-def verdict(fan: Sequence[RunSummary], joint: Sequence[RunSummary]) -> str:
-    """The verdict line for F runs `fan` and F+N runs `joint` (both non-empty)."""
-    return (f"F+N − F = {_points(*accuracy_difference(fan, joint))}, "
+def verdict(fan: Sequence[RunSummary], joint: Sequence[RunSummary], label: str = "F+N") -> str:
+    """The verdict line for F runs `fan` and the runs `joint` of the mode named `label` (both non-empty)."""
+    return (f"{label} − F = {_points(*accuracy_difference(fan, joint))}, "
             f"real channel {_points(*accuracy_difference(fan, joint, real=True))}")
 
 
-def verdict_line(summaries: Sequence[RunSummary]) -> str | None:
-    """The verdict of an experiment's summaries; None unless both modes ran."""
+def verdict_lines(summaries: Sequence[RunSummary]) -> list[str]:
+    """The verdicts of an experiment's summaries: one per mode that ran beside F, F+N first."""
     fan = [s for s in summaries if s.mode == "fan"]
-    joint = [s for s in summaries if s.mode == "joint"]
-    return verdict(fan, joint) if fan and joint else None
+    by_mode = {mode: [s for s in summaries if s.mode == mode] for mode in MODES if mode != "fan"}
+    return [verdict(fan, runs, MODE_LABELS[mode]) for mode, runs in by_mode.items() if fan and runs]

@@ -18,14 +18,13 @@ import numpy as np
 
 from nipkit import registry
 from nipkit.errors import TrainingError
-from nipkit.evaluation.figures import MODE_LABELS
 from nipkit.evaluation.report import write_run_figures
 from nipkit.evaluation.scoring import describe_steps
 from nipkit.evaluation.confidence import mean_of_last
 from nipkit.evaluation.summary import LAST_VALIDATIONS, SUMMARY_FILE, NipFidelity, RunSummary
 from nipkit.layers.channel_step import channel_rate_weight
 from nipkit.files import atomic_write
-from nipkit.options import JointTrainingOptions
+from nipkit.options import MODE_LABELS, JointTrainingOptions
 from nipkit.random_config import layer_names
 from nipkit.schema import NIP_SPEC_OPTIONS
 from nipkit.training.checkpoints import load_checkpoint, save_checkpoint

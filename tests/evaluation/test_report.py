@@ -84,7 +84,7 @@ def test_group_table_is_mean_and_std_over_repeats(experiment, report, mode):
 
 def test_f_vs_fn_comparison_and_headline(experiment, report):
     fan, joint = summaries(experiment, "fan"), summaries(experiment, "joint")
-    table = section(report[1], f"inet · {CHANNEL}")
+    table = section(report[1], f"F vs F+N · inet · {CHANNEL}")
     for heading, key, scale, decimals in [("accuracy [%]", "accuracy", 100, 1), ("PSNR [dB]", "psnr", 1, 2),
                                           ("SSIM", "ssim", 1, 4)]:
         f, fn = values(fan, key) * scale, values(joint, key) * scale
@@ -240,13 +240,28 @@ def test_group_table_has_intervals_and_the_mean_of_the_last_validations(experime
 
 def test_comparison_ends_with_the_verdict(experiment, report):
     fan, joint = summaries(experiment, "fan"), summaries(experiment, "joint")
-    table = section(report[1], f"inet · {CHANNEL}")
+    table = section(report[1], f"F vs F+N · inet · {CHANNEL}")
     parts = []
     for key in ("confusion", "confusion_real"):
         (cf, tf), (cfn, tfn) = pooled(fan, key), pooled(joint, key)
         low, high = difference_interval(cfn, tfn, cf, tf)
         parts.append(f"{100 * (cfn / tfn - cf / tf):+.1f} points (95% CI {100 * low:+.1f} … {100 * high:+.1f})")
     assert f"**F+N − F = {parts[0]}, real channel {parts[1]}**" in table
+
+
+def test_f_plus_c_is_compared_with_f_and_has_its_own_verdict(tmp_path):
+    root = tmp_path / "exp"
+    for mode in ("fan", "codec"):
+        make_run(root, mode, 0)
+    markdown = write_report([root], tmp_path / "report")[0].read_text()
+    fan, codec = summaries(root, "fan"), summaries(root, "codec")
+    table = section(markdown, f"F vs F+C · inet · {CHANNEL}")
+    f, fc = values(fan, "accuracy") * 100, values(codec, "accuracy") * 100
+    assert row(table, "accuracy [%]")[1:] == [f"{f[0]:.1f}", f"{fc[0]:.1f}", f"{fc[0] - f[0]:+.1f}"]
+    (cf, tf), (cfc, tfc) = pooled(fan, "confusion"), pooled(codec, "confusion")
+    low, high = difference_interval(cfc, tfc, cf, tf)
+    assert f"**F+C − F = {100 * (cfc / tfc - cf / tf):+.1f} points (95% CI {100 * low:+.1f} … {100 * high:+.1f})" in table
+    assert "F vs F+N" not in markdown
 
 
 def test_summaries_without_intervals_compute_them_from_the_confusion_matrices(tmp_path):

@@ -167,6 +167,8 @@ def test_f_and_f_plus_c_train_the_codec_only_in_f_plus_c(codec_run, tmp_path, de
     assert f_history[-1]["rate_weight"] == pytest.approx(0.01, rel=1e-6)
     report = (tmp_path / "fc" / "report" / "report.md").read_text()
     assert "## Accuracy against rate" in report and "| F+C ·" in report
+    assert "### F vs F+C · onet ·" in report and "**F+C − F = " in report
+    assert out.splitlines()[-2].startswith("F+C − F = ") and " points (95% CI " in out.splitlines()[-2]
     assert (tmp_path / "fc" / "report" / "rate.png").is_file()
 
 
