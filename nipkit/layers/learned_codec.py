@@ -52,7 +52,10 @@ class LearnedCodec(keras.layers.Layer):
     the entropy coder spends up to its few bytes of overhead. The layer adds
     `beta · bpp` to its losses (`add_loss`), plus a small term that fits the entropy
     model to the latents without moving them. `last_bpp` holds the mean rate estimate
-    of its last call. With `target_bpp`, the weight of the rate is a controller rather
+    of its last call. With `distortion_weight` λ, a training pass also adds
+    λ · MSE(images, decoded), the codec's own distortion, as the authors' joint training
+    does: without it a codec trained for the FAN alone (F+C) is free to give up the image.
+    With `target_bpp`, the weight of the rate is a controller rather
     than a constant: it starts at `beta`, and every training pass multiplies it by
     exp(0.01 · (bpp − target) / target), so the rate settles at the target whatever the
     other losses pull (a multiplicative dual ascent; `rate_weight` holds it, and it is
@@ -70,6 +73,9 @@ class LearnedCodec(keras.layers.Layer):
             start with `target_bpp`, then > 0).
         target_bpp: None (the default: `beta` holds the rate) or the rate, in bits per
             pixel, that training holds by adapting the rate weight.
+        distortion_weight: weight of the mean squared error between the images and their
+            decoding (on [0, 1]) that training passes add; 0 (the default) adds none, as
+            `nipkit train codec`, whose loss has its own L2, needs.
         codebook_size: number of quantisation values (2 to 255).
         softness: sharpness of the soft assignment (rate, and the "soft" gradient).
         **kwargs: base `keras.layers.Layer` arguments.
@@ -103,6 +109,7 @@ class LearnedCodec(keras.layers.Layer):
         softness: float = 5.0,
         target_bpp: float | None = None,
         nonlinearity: str = "leaky_relu",
+        distortion_weight: float = 0.0,
         **kwargs,
     ) -> None:
         kwargs["dtype"] = kwargs.get("dtype") or "float32"  # the bitstream needs float32 arithmetic
@@ -126,7 +133,11 @@ class LearnedCodec(keras.layers.Layer):
                 raise ValueError(f"{_NAME}: target_bpp must be a number of bits per pixel in (0, 24), or null; got {target_bpp!r}")
             if not beta > 0:
                 raise ValueError(f"{_NAME}: beta must be > 0 with target_bpp (it is the rate weight's start); got {beta!r}")
+        if isinstance(distortion_weight, bool) or not isinstance(distortion_weight, (int, float)) \
+                or not 0 <= distortion_weight < float("inf"):
+            raise ValueError(f"{_NAME}: distortion_weight must be a number ≥ 0; got {distortion_weight!r}")
         self.target_bpp = None if target_bpp is None else float(target_bpp)
+        self.distortion_weight = float(distortion_weight)
         self.latent_channels, self.filters, self.quantization = latent_channels, filters, quantization
         self.beta, self.codebook_size, self.softness = float(beta), codebook_size, float(softness)
         self.nonlinearity = nonlinearity
@@ -240,7 +251,10 @@ class LearnedCodec(keras.layers.Layer):
             self.add_loss(self._rate_weight() * ops.mean(bpp))
             quantised = straight_through(hard, latents)  # exactly `hard`; gradients still reach what is upstream
         self.last_bpp = ops.mean(bpp)
-        return self.synthesise(quantised, height, width)
+        decoded = self.synthesise(quantised, height, width)
+        if training and self.distortion_weight:
+            self.add_loss(self.distortion_weight * ops.mean(ops.square(decoded - ops.cast(images, "float32"))))
+        return decoded
 
     def _rate_weight(self):
         return self.beta if self.rate_weight is None else ops.stop_gradient(ops.convert_to_tensor(self.rate_weight))
@@ -284,5 +298,6 @@ class LearnedCodec(keras.layers.Layer):
         config = super().get_config()
         config.update(latent_channels=self.latent_channels, filters=self.filters, quantization=self.quantization,
                       beta=self.beta, codebook_size=self.codebook_size, softness=self.softness,
-                      target_bpp=self.target_bpp, nonlinearity=self.nonlinearity)
+                      target_bpp=self.target_bpp, nonlinearity=self.nonlinearity,
+                      distortion_weight=self.distortion_weight)
         return config

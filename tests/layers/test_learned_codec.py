@@ -6,6 +6,7 @@ import io
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from nipkit import registry
@@ -105,6 +106,28 @@ def test_bad_images_and_options_are_refused(codec):
         registry.layers.build({"learned_codec": {"target_bpp": 0}})
     with pytest.raises(ConfigError, match="beta must be > 0 with target_bpp"):
         registry.layers.build({"learned_codec": {"target_bpp": 0.5, "beta": 0}})
+    with pytest.raises(ConfigError, match="distortion_weight must be a number ≥ 0"):
+        registry.layers.build({"learned_codec": {"distortion_weight": -1}})
+
+
+def test_distortion_weight_adds_the_codecs_own_mse_in_training_only(codec, crops, tmp_path):
+    model = keras.Sequential([keras.Input((None, None, 3)), codec])
+    model.save(tmp_path / "plain.keras")
+    weighted = LearnedCodec(latent_channels=16, filters=8, beta=0.01, quantization="ste", distortion_weight=250.0)
+    keras.Sequential([keras.Input((None, None, 3)), weighted]).load_weights(tmp_path / "plain.keras")
+    decoded = np.asarray(weighted(crops, training=True))
+    rate_losses, distortion = weighted.losses[:-1], weighted.losses[-1]
+    np.testing.assert_allclose(float(distortion), 250.0 * np.mean((decoded - crops) ** 2), rtol=1e-5)
+    weighted(crops)  # outside training: the rate alone, as without the weight
+    assert len(weighted.losses) == 1 and len(rate_losses) == 1
+    # the gradient of the distortion moves the codec toward its input
+    with tf.GradientTape() as tape:
+        weighted(crops, training=True)
+        loss = weighted.losses[-1]
+    assert any(float(tf.reduce_max(tf.abs(g))) > 0 for g in tape.gradient(loss, weighted.trainable_variables) if g is not None)
+    wrapped = keras.Sequential([keras.Input((None, None, 3)), weighted])
+    wrapped.save(tmp_path / "weighted.keras")
+    assert keras.models.load_model(tmp_path / "weighted.keras").layers[0].distortion_weight == 250.0
 
 
 def test_rate_controller_raises_the_rate_weight_above_the_target_and_lowers_it_below(codec, crops, tmp_path):
