@@ -265,12 +265,25 @@ def _rate_section(groups: Sequence[Group], out: Path) -> list[str]:
         return []
     plot_rate_accuracy([r.summary for g in coded for r in g.runs], out / "rate.png")
     rows = [[g.label, _mean_std(g.values("bpp_estimate"), 1, 3), _mean_std(g.values("bpp"), 1, 3),
-             _mean_std(g.values("accuracy"), 100, 1), _mean_std(g.values("accuracy_real"), 100, 1)] for g in coded]
-    header = ["group", "bpp (estimate)", "bpp (bitstream)", "accuracy [%]", "real channel [%]"]
+             _mean_std(g.values("accuracy"), 100, 1), _mean_std(g.values("accuracy_real"), 100, 1),
+             *_codec_cells(g)] for g in coded]
+    header = ["group", "bpp (estimate)", "bpp (bitstream)", "accuracy [%]", "real channel [%]",
+              "codec bpp, photos", "codec PSNR [dB]", "codec SSIM"]
     return (["## Accuracy against rate (learned codec in the channel)", "",
              "The codec's rate on the validation patches: its estimate through the differentiable channel, and "
-             "measured from the bytes of its real bitstream (the real channel).", ""]
+             "measured from the bytes of its real bitstream (the real channel). The codec's columns: its "
+             "bitstream on the validation photos whole, as `nipkit codec-check` measures it (\"-\" where a run "
+             "did not record it).", ""]
             + _table(header, rows) + ["", "![rate](rate.png)", ""])
+
+
+def _codec_cells(group: Group) -> list[str]:
+    """Mean ± std of the codec's bpp, PSNR and SSIM on the validation photos; "-" unless every run has them."""
+    points = [run.summary.codec for run in group.runs]
+    if any(point is None for point in points):
+        return ["-", "-", "-"]
+    return [_mean_std(np.array([p[key] for p in points if p is not None]), 1, decimals)
+            for key, decimals in (("bpp", 3), ("psnr", 2), ("ssim", 4))]
 
 
 def _confusion_table(percent: np.ndarray, classes: Sequence[str]) -> list[str]:

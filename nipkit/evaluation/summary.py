@@ -88,6 +88,9 @@ class RunSummary:
     accuracy_last_mean: float | None = None  # mean of the last LAST_VALIDATIONS validations
     bpp: float | None = None  # a coding step's rate measured from its bytes (the real channel); None: no coding step
     bpp_estimate: float | None = None  # the model's estimate of that rate (the differentiable channel)
+    # a learned codec in the channel, on the validation photos whole (as `nipkit codec-check`):
+    # {"bpp" from its bytes, "bpp_estimate", "psnr", "ssim"}; None: no learned codec
+    codec: dict[str, float] | None = None
     random_arguments: dict[str, str] = field(default_factory=dict)  # "channel[1].jpeg.quality": "uniform(50, 95) per image"
 
     def __post_init__(self) -> None:

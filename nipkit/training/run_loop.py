@@ -21,8 +21,10 @@ from nipkit.errors import TrainingError
 from nipkit.evaluation.report import write_run_figures
 from nipkit.evaluation.scoring import describe_steps
 from nipkit.evaluation.confidence import mean_of_last
+from nipkit.evaluation.rate_distortion import codec_point
 from nipkit.evaluation.summary import LAST_VALIDATIONS, SUMMARY_FILE, NipFidelity, RunSummary
 from nipkit.layers.channel_step import channel_rate_weight
+from nipkit.layers.learned_codec import LearnedCodec
 from nipkit.files import atomic_write
 from nipkit.options import MODE_LABELS, JointTrainingOptions
 from nipkit.random_config import layer_names
@@ -137,9 +139,21 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
     with exp.averaged():  # the models a run ends with are the average, where it keeps one
         summary = _final_summary(run, exp, at_step, repeat, loop_state)
     rate = f", {summary.bpp:.3f} bpp from the bitstream" if summary.bpp is not None else ""
+    if summary.codec is not None:
+        rate += (f"; codec {summary.codec['psnr']:.2f} dB, SSIM {summary.codec['ssim']:.3f} at "
+                 f"{summary.codec['bpp']:.3f} bpp on the validation photos")
     say(f"run {run.path.name}: accuracy {summary.accuracy:.3f} (real channel {summary.accuracy_real:.3f}{rate}), "
         f"NIP PSNR {summary.nip.psnr_initial:.2f} → {summary.nip.psnr:.2f} dB")
     return summary
+
+
+def _codec_point(exp: "Experiment") -> dict[str, float] | None:
+    """The rate–distortion of the channel's first learned codec on the validation photos; None without one."""
+    codecs = [step for step in exp.channel if isinstance(step, LearnedCodec)]
+    if not codecs:
+        return None
+    photos = [np.asarray(exp.dataset.target(name), "float32") for name in exp.dataset.validation]
+    return codec_point(codecs[0], photos)
 
 
 def _final_summary(run: RunFolder, exp: "Experiment", at_step: Callable, repeat: int,
@@ -162,6 +176,7 @@ def _final_summary(run: RunFolder, exp: "Experiment", at_step: Callable, repeat:
         config_digest=config_digest(exp.config.data),
         accuracy_last_mean=mean_of_last(records, "accuracy", LAST_VALIDATIONS),
         random_arguments=exp.random_arguments.describe(layer_names(exp.config)),
+        codec=_codec_point(exp),
     )
     exp.save_models(run.path)
     atomic_write(run.path / "examples.npz", lambda tmp: np.savez_compressed(tmp, **scorer.examples()), keep_suffix=True)

@@ -14,6 +14,7 @@ from nip_runs import error_lines, invoke, write_config
 from nipkit import registry
 from nipkit.codecs.files import load_codec
 from nipkit.data import Dataset
+from nipkit.evaluation.rate_distortion import codec_point
 from nipkit.layers import LearnedCodec
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "codec" / "tiny.yaml"
@@ -165,8 +166,16 @@ def test_f_and_f_plus_c_train_the_codec_only_in_f_plus_c(codec_run, tmp_path, de
     assert history[-1]["train_bpp_estimate"] > 0.05 and history[-1]["rate_weight"] > 0.01
     f_history = [json.loads(line) for line in (tmp_path / "fc" / "fan-r0" / "history.jsonl").read_text().splitlines()]
     assert f_history[-1]["rate_weight"] == pytest.approx(0.01, rel=1e-6)
+    # the codec's own rate–distortion on the validation photos, as `nipkit codec-check` measures it
+    data = Dataset(demo_data)
+    photos = [np.asarray(data.target(name), "float32") for name in data.validation]
+    for s, path in ((f, codec_run / "best.keras"), (fc, tmp_path / "fc" / "codec-r0" / "channel-0.keras")):
+        expected = codec_point(load_codec(path), photos)
+        assert s["codec"] == pytest.approx(expected, rel=1e-5)
+    assert f"codec {fc['codec']['psnr']:.2f} dB, SSIM {fc['codec']['ssim']:.3f}" in out
     report = (tmp_path / "fc" / "report" / "report.md").read_text()
-    assert "## Accuracy against rate" in report and "| F+C ·" in report
+    assert "## Accuracy against rate" in report and "| F+C ·" in report and "codec PSNR [dB]" in report
+    assert f"| {fc['codec']['psnr']:.2f} | {fc['codec']['ssim']:.4f} |" in report
     assert "### F vs F+C · onet ·" in report and "**F+C − F = " in report
     assert out.splitlines()[-2].startswith("F+C − F = ") and " points (95% CI " in out.splitlines()[-2]
     assert (tmp_path / "fc" / "report" / "rate.png").is_file()
