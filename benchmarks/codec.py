@@ -48,7 +48,7 @@ def main() -> None:
 
     import numpy as np
 
-    from nipkit.cli.codec_check import validation_photos
+    from nipkit.evaluation.rate_distortion import validation_photos
     from nipkit.codecs.files import load_codec
     from nipkit.evaluation.libjpeg import decode, encode
     from nipkit.evaluation.metrics import mean_psnr

@@ -13,27 +13,10 @@ import math
 from pathlib import Path
 
 import click
-import numpy as np
 
-from nipkit.evaluation.rate_distortion import QUALITIES, codec_point, jpeg_curve, psnr_at
+from nipkit.evaluation.rate_distortion import QUALITIES, codec_point, jpeg_curve, psnr_at, validation_photos
 
 SUBSAMPLINGS = ("4:4:4", "4:2:0")
-
-
-def validation_photos(data: str, crop: int | None = None) -> tuple[list[str], list[np.ndarray]]:
-    """The names and target photos (float32 (h, w, 3)) of a data set's validation split,
-    whole or as centre crops of side `crop`."""
-    from nipkit.data import Dataset, resolve_data
-
-    dataset = Dataset(resolve_data(data))
-    photos = []
-    for name in dataset.validation:
-        photo = np.asarray(dataset.target(name), "float32")
-        if crop:
-            top, left = max(0, (photo.shape[0] - crop) // 2), max(0, (photo.shape[1] - crop) // 2)
-            photo = photo[top : top + crop, left : left + crop]
-        photos.append(photo)
-    return list(dataset.validation), photos
 
 
 def format_table(jpeg: dict[str, list[dict]], codecs: dict[str, dict]) -> str:

@@ -12,13 +12,16 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from nipkit.evaluation.metrics import mean_psnr, mean_ssim
 
-__all__ = ["QUALITIES", "jpeg_curve", "codec_point", "psnr_at"]
+if TYPE_CHECKING:
+    from nipkit.data import Dataset
+
+__all__ = ["QUALITIES", "validation_photos", "jpeg_curve", "codec_point", "psnr_at"]
 
 QUALITIES = (10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 
@@ -30,6 +33,23 @@ def _scores(photos: Sequence[np.ndarray], decoded: Sequence[np.ndarray], sizes: 
         "psnr": float(np.mean([mean_psnr(p[None], d[None]) for p, d in zip(photos, decoded)])),
         "ssim": float(np.mean([mean_ssim(p[None], d[None]) for p, d in zip(photos, decoded)])),
     }
+
+
+def validation_photos(data: "str | Dataset", crop: int | None = None) -> tuple[list[str], list[np.ndarray]]:
+    """The names and target photos (float32 (h, w, 3)) of a data set's validation split
+    (a `Dataset`, or a name or folder such as "demo"), whole or as centre crops of side
+    at most `crop`."""
+    from nipkit.data import Dataset, resolve_data
+
+    dataset = data if isinstance(data, Dataset) else Dataset(resolve_data(data))
+    photos = []
+    for name in dataset.validation:
+        photo = np.asarray(dataset.target(name), "float32")
+        if crop:
+            top, left = max(0, (photo.shape[0] - crop) // 2), max(0, (photo.shape[1] - crop) // 2)
+            photo = photo[top : top + crop, left : left + crop]
+        photos.append(photo)
+    return list(dataset.validation), photos
 
 
 def jpeg_curve(photos: Sequence[np.ndarray], subsampling: str, qualities: Sequence[int] = QUALITIES) -> list[dict]:

@@ -21,7 +21,7 @@ from nipkit.errors import TrainingError
 from nipkit.evaluation.report import write_run_figures
 from nipkit.evaluation.scoring import describe_steps
 from nipkit.evaluation.confidence import mean_of_last
-from nipkit.evaluation.rate_distortion import codec_point
+from nipkit.evaluation.rate_distortion import codec_point, validation_photos
 from nipkit.evaluation.summary import LAST_VALIDATIONS, SUMMARY_FILE, NipFidelity, RunSummary
 from nipkit.layers.channel_step import channel_rate_weight
 from nipkit.layers.learned_codec import LearnedCodec
@@ -37,8 +37,9 @@ from nipkit.training.run_folder import RunFolder
 if TYPE_CHECKING:
     from nipkit.training.experiment import Experiment
 
-__all__ = ["train_run", "fidelity_guard", "MODE_LABELS"]
+__all__ = ["train_run", "fidelity_guard", "MODE_LABELS", "CODEC_CHECK_SIDE"]
 
+CODEC_CHECK_SIDE = 1024  # bounds the time and memory of a learned codec's final check on a real camera's photos
 
 
 def fidelity_guard(options: JointTrainingOptions, start: dict) -> Callable[[int, float], None]:
@@ -148,12 +149,12 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
 
 
 def _codec_point(exp: "Experiment") -> dict[str, float] | None:
-    """The rate–distortion of the channel's first learned codec on the validation photos; None without one."""
+    """The rate–distortion of the channel's first learned codec on the validation photos (centre
+    crops of CODEC_CHECK_SIDE where larger); None without a learned codec."""
     codecs = [step for step in exp.channel if isinstance(step, LearnedCodec)]
     if not codecs:
         return None
-    photos = [np.asarray(exp.dataset.target(name), "float32") for name in exp.dataset.validation]
-    return codec_point(codecs[0], photos)
+    return codec_point(codecs[0], validation_photos(exp.dataset, CODEC_CHECK_SIDE)[1])
 
 
 def _final_summary(run: RunFolder, exp: "Experiment", at_step: Callable, repeat: int,
