@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from nipkit.data.dataset import Dataset
 
 __all__ = [
-    "MODES", "MODE_LABELS", "NIP_MODES", "CODEC_MODES", "trains_nip", "NipTrainingOptions", "JointTrainingOptions",
+    "MODES", "MODE_LABELS", "NIP_MODES", "CODEC_MODES", "mode_order", "trains_nip", "NipTrainingOptions", "JointTrainingOptions",
     "parse_options", "option_names", "options_dict",
     "RESUMABLE_CHANGES", "RunResources",
 ]
@@ -65,6 +65,11 @@ def number_in(low: float, high: float, low_open: bool = True) -> Check:
 def trains_nip(mode: str) -> bool:
     """Whether `mode` trains the NIP (F+N, F+N+C)."""
     return mode in NIP_MODES
+
+
+def mode_order(mode: str) -> tuple[int, str]:
+    """A sort key: F, F+N, F+C, F+N+C in the order of `MODES`, then any other mode by name."""
+    return (MODES.index(mode) if mode in MODES else len(MODES), mode)
 
 
 def one_of(*choices: Any) -> Check:

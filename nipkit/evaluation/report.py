@@ -32,6 +32,7 @@ from nipkit.evaluation.confidence import wilson_interval
 from nipkit.evaluation.summary import LAST_VALIDATIONS, SUMMARY_FILE, RunSummary
 from nipkit.evaluation.tradeoff import tradeoff_section
 from nipkit.evaluation.verdict import verdict
+from nipkit.options import mode_order
 
 __all__ = ["Run", "Group", "find_runs", "load_run", "group_runs", "write_report", "write_run_figures", "run_label"]
 
@@ -48,9 +49,9 @@ METRICS = {
     "image_accuracy_real": ("image accuracy, real channel [%]", 100, 1),
     "accuracy_last_mean": (f"accuracy, mean of the last {LAST_VALIDATIONS} validations [%]", 100, 1),
 }
+NIP_METRICS = ("psnr", "psnr_initial", "ssim", "ssim_initial")
 # accuracy key -> (heading, real channel): rows of the 95% Wilson interval of the pooled decisions
 INTERVALS = {"accuracy": ("accuracy, 95% CI [%]", False), "accuracy_real": ("accuracy, real channel, 95% CI [%]", True)}
-MODE_ORDER = {"fan": 0, "joint": 1, "codec": 2, "joint_codec": 3}
 
 
 @dataclass
@@ -86,6 +87,11 @@ class Group:
 
     def values(self, key: str) -> np.ndarray:
         return np.array([run.metric(key) for run in self.runs])
+
+    @property
+    def exact_nip(self) -> bool:
+        """Whether every run's NIP gave the target itself (ONet), so the NIP's PSNR and SSIM say nothing."""
+        return all(run.summary.nip.exact for run in self.runs)
 
     def mean(self, key: str) -> float:
         return float(self.values(key).mean())
@@ -186,7 +192,7 @@ def group_runs(runs: Sequence[Run]) -> list[Group]:
         group.runs.sort(key=lambda run: run.summary.repeat)
         if labels.count((group.mode, group.nip_name, group.channel)) > 1:
             group.tag = group.digest or "unrecorded"
-    return sorted(groups.values(), key=lambda g: (g.nip_name, g.channel, g.tag, MODE_ORDER.get(g.mode, 2), g.mode))
+    return sorted(groups.values(), key=lambda g: (g.nip_name, g.channel, g.tag, mode_order(g.mode)))
 
 
 def mean_confusion(runs: Sequence[Run], key: str = "confusion") -> np.ndarray:
@@ -218,9 +224,15 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]
     return lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows]
 
 
+def _shown_metrics(*groups: Group) -> dict[str, tuple[str, int, int]]:
+    """METRICS, less the NIP's PSNR and SSIM where every group's NIP is exact (they would read 100 dB, 1.0)."""
+    exact = all(group.exact_nip for group in groups)
+    return {key: value for key, value in METRICS.items() if not (exact and key in NIP_METRICS)}
+
+
 def _group_table(group: Group) -> list[str]:
     rows = []
-    for key, (heading, scale, decimals) in METRICS.items():
+    for key, (heading, scale, decimals) in _shown_metrics(group).items():
         values = group.values(key) * scale
         rows.append([heading, _mean_std(group.values(key), scale, decimals),
                      f"{values.min():.{decimals}f}", f"{values.max():.{decimals}f}"])
@@ -244,7 +256,7 @@ def _comparison(groups: Sequence[Group]) -> list[str]:
                 continue
             label = mode_label(mode)
             rows = []
-            for key, (heading, scale, decimals) in METRICS.items():
+            for key, (heading, scale, decimals) in _shown_metrics(fan, joint).items():
                 difference = (joint.mean(key) - fan.mean(key)) * scale
                 rows.append([heading, _mean_std(fan.values(key), scale, decimals),
                              _mean_std(joint.values(key), scale, decimals), f"{difference:+.{decimals}f}"])
@@ -294,7 +306,7 @@ def _confusion_table(percent: np.ndarray, classes: Sequence[str]) -> list[str]:
 def _mode_sections(runs: Sequence[Run], out: Path) -> tuple[list[str], list[str]]:
     """Per mode: the mean confusion matrices (markdown + PNG) and the example patches (PNG)."""
     confusion, examples = [], []
-    for mode in sorted({run.mode for run in runs}, key=lambda m: (MODE_ORDER.get(m, 2), m)):
+    for mode in sorted({run.mode for run in runs}, key=mode_order):
         mode_runs = sorted((r for r in runs if r.mode == mode), key=lambda r: r.summary.repeat)
         classes = mode_runs[0].summary.classes
         label = mode_label(mode)
@@ -326,7 +338,7 @@ def _runs_table(runs: Sequence[Run], out: Path) -> list[str]:
                      f"{s.seconds:.0f}", f"{100 * s.accuracy:.1f}", _percent_range(s.accuracy_interval),
                      f"{100 * s.metric('accuracy_last_mean'):.1f}", f"{100 * s.accuracy_real:.1f}",
                      _percent_range(s.accuracy_real_interval),
-                     f"{s.nip.psnr:.2f}", ", ".join(s.counterparts) or "-", s.config_digest or "-"])
+                     "-" if s.nip.exact else f"{s.nip.psnr:.2f}", ", ".join(s.counterparts) or "-", s.config_digest or "-"])
     header = ["run", "mode", "repeat", "seed", "steps", "time [s]", "accuracy [%]", "95% CI", f"last {LAST_VALIDATIONS} [%]",
               "real channel [%]", "95% CI", "PSNR [dB]",
               "run as real counterpart", "config"]
@@ -356,7 +368,9 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
 
     plot_progress({_run_name(r, runs): r.history for r in runs}, out / "progress.png",
                   {_run_name(r, runs): r.mode for r in runs})
-    plot_tradeoff([run.summary for run in runs], out / "tradeoff.png")
+    developed = not all(run.summary.nip.exact for run in runs)  # a NIP whose fidelity can be traded
+    if developed:
+        plot_tradeoff([run.summary for run in runs], out / "tradeoff.png")
     confusion, examples = _mode_sections(runs, out)
 
     lines = [
@@ -375,7 +389,8 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
     lines += ["## Confusion matrices (paper Table 3)", "",
               "Row-normalised [%], rows = true class; the mean over the runs of each mode.", ""] + confusion
     lines += ["## Training progress (paper Fig. 6)", "", "![progress](progress.png)", ""]
-    lines += ["## Fidelity-accuracy trade-off (paper Fig. 7)", "", "![tradeoff](tradeoff.png)", ""]
+    if developed:
+        lines += ["## Fidelity-accuracy trade-off (paper Fig. 7)", "", "![tradeoff](tradeoff.png)", ""]
     lines += _rate_section(groups, out)
     lines += tradeoff_section(runs, out)
     if examples:

@@ -17,11 +17,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from nipkit.evaluation.figures import mode_label
+from nipkit.options import mode_order
 
 __all__ = ["RESULTS_FILE", "TABLE_FILE", "write_robustness", "robustness_table"]
 
 RESULTS_FILE, TABLE_FILE = "robustness.json", "robustness.md"
-MODE_ORDER = ("fan", "joint")
 
 
 def _run_label(result: dict, results: Sequence[dict]) -> str:
@@ -42,7 +42,7 @@ def robustness_table(results: Sequence[dict]) -> list[str]:
 
 def _plot(results: Sequence[dict], key: str, path: Path) -> Path | None:
     """Accuracy against `key` ("quality" or "scale"), one panel per mode; None when no entry has it."""
-    modes = [m for m in MODE_ORDER if any(r["mode"] == m for r in results)] or sorted({r["mode"] for r in results})
+    modes = sorted({r["mode"] for r in results}, key=mode_order)
     if not any(row[f"{key}_family"] for r in results for row in r["channels"]):
         return None
     figure = Figure(figsize=(5 * len(modes), 4))

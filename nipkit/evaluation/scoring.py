@@ -17,13 +17,12 @@ import tensorflow as tf
 from nipkit.evaluation.classification import accuracy, confusion_matrix, image_level_accuracy
 from nipkit.evaluation.metrics import psnr, ssim
 from nipkit.evaluation.prefetch import prefetched
-from nipkit.evaluation.summary import StepRun
+from nipkit.evaluation.summary import PSNR_CAP, StepRun
 from nipkit.layers.channel_step import channel_rate, run_real
 
-__all__ = ["ChannelScorer", "batches", "describe_steps", "EVAL_BATCH", "PSNR_CAP"]
+__all__ = ["ChannelScorer", "batches", "describe_steps", "EVAL_BATCH"]
 
 EVAL_BATCH = 16
-PSNR_CAP = 100.0  # dB
 
 
 def describe_steps(layers: list[keras.layers.Layer]) -> str:

@@ -25,10 +25,11 @@ from typing import Any
 from nipkit.errors import DataError
 from nipkit.evaluation.confidence import wilson_interval
 
-__all__ = ["SUMMARY_FILE", "LAST_VALIDATIONS", "NipFidelity", "StepRun", "RunSummary", "decision_counts"]
+__all__ = ["SUMMARY_FILE", "LAST_VALIDATIONS", "PSNR_CAP", "NipFidelity", "StepRun", "RunSummary", "decision_counts"]
 
 SUMMARY_FILE = "summary.json"
 LAST_VALIDATIONS = 5  # `accuracy_last_mean` averages this many of the last validations
+PSNR_CAP = 100.0  # dB, the PSNR of an exact output (ONet, which gives the target itself)
 # Keys of summaries written before the real channel was named for what it is.
 RENAMED_KEYS = {
     "accuracy_libjpeg": "accuracy_real",
@@ -45,6 +46,11 @@ class NipFidelity:
     ssim: float
     psnr_initial: float
     ssim_initial: float
+
+    @property
+    def exact(self) -> bool:
+        """Whether the NIP gave the target itself (PSNR at `PSNR_CAP`), so its fidelity says nothing."""
+        return self.psnr >= PSNR_CAP and self.psnr_initial >= PSNR_CAP
 
 
 @dataclass

@@ -143,8 +143,8 @@ def train_run(exp: "Experiment", run: RunFolder, resuming: bool, changes: dict, 
     if summary.codec is not None:
         rate += (f"; codec {summary.codec['psnr']:.2f} dB, SSIM {summary.codec['ssim']:.3f} at "
                  f"{summary.codec['bpp']:.3f} bpp on the validation photos")
-    say(f"run {run.path.name}: accuracy {summary.accuracy:.3f} (real channel {summary.accuracy_real:.3f}{rate}), "
-        f"NIP PSNR {summary.nip.psnr_initial:.2f} → {summary.nip.psnr:.2f} dB")
+    fidelity = "" if summary.nip.exact else f", NIP PSNR {summary.nip.psnr_initial:.2f} → {summary.nip.psnr:.2f} dB"
+    say(f"run {run.path.name}: accuracy {summary.accuracy:.3f} (real channel {summary.accuracy_real:.3f}{rate}){fidelity}")
     return summary
 
 

@@ -264,6 +264,27 @@ def test_f_plus_c_is_compared_with_f_and_has_its_own_verdict(tmp_path):
     assert "F vs F+N" not in markdown
 
 
+def test_an_exact_nip_has_no_fidelity_rows(tmp_path):
+    root = tmp_path / "exp"
+    for mode in ("fan", "codec"):
+        make_run(root, mode, 0, nip="onet")
+    make_run(tmp_path / "inet", "fan", 0)
+    markdown = write_report([root, tmp_path / "inet"], tmp_path / "report")[0].read_text()
+    assert all(s["nip"]["psnr"] == 100.0 and s["nip"]["ssim"] == 1.0 for s in summaries(root, "codec"))
+    for heading in (f"F vs F+C · onet · {CHANNEL}", f"F+C · onet · {CHANNEL} (n = 1)"):
+        table = section(markdown, heading)
+        assert "accuracy [%]" in table and "PSNR" not in table and "SSIM" not in table, table
+    # the NIP that develops keeps its rows beside it
+    inet = values(summaries(tmp_path / "inet", "fan"), "psnr")
+    assert row(section(markdown, f"F · inet · {CHANNEL} (n = 1)"), "PSNR [dB]")[1] == f"{inet[0]:.2f}"
+    runs = section(markdown.replace("## Runs", "### Runs"), "Runs")
+    assert "## Fidelity-accuracy trade-off" in markdown  # the INet run's fidelity is traded
+    alone = write_report([root], tmp_path / "onet")[0]
+    assert "## Fidelity-accuracy trade-off" not in alone.read_text() and not (alone.parent / "tradeoff.png").exists()
+    assert row(runs, "[exp/codec-r0](../exp/codec-r0)")[11] == row(runs, "[exp/fan-r0](../exp/fan-r0)")[11] == "-"
+    assert row(runs, "[inet/fan-r0](../inet/fan-r0)")[11] == f"{inet[0]:.2f}"
+
+
 def test_summaries_without_intervals_compute_them_from_the_confusion_matrices(tmp_path):
     run = make_run(tmp_path, "fan", 0)
     summary = json.loads((run / "summary.json").read_text())

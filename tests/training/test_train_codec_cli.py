@@ -173,7 +173,9 @@ def test_f_and_f_plus_c_train_the_codec_only_in_f_plus_c(codec_run, tmp_path, de
         expected = codec_point(load_codec(path), photos)
         assert s["codec"] == pytest.approx(expected, rel=1e-5)
     assert f"codec {fc['codec']['psnr']:.2f} dB, SSIM {fc['codec']['ssim']:.3f}" in out
+    assert "NIP PSNR" not in out  # ONet gives the target itself: no fidelity to print
     report = (tmp_path / "fc" / "report" / "report.md").read_text()
+    assert "PSNR before training" not in report and "## Fidelity-accuracy trade-off" not in report
     assert "## Accuracy against rate" in report and "| F+C ·" in report and "codec PSNR [dB]" in report
     assert f"| {fc['codec']['psnr']:.2f} | {fc['codec']['ssim']:.4f} |" in report
     assert "### F vs F+C · onet ·" in report and "**F+C − F = " in report
@@ -185,11 +187,12 @@ def test_f_plus_n_plus_c_trains_nip_codec_and_fan_together(codec_run, tmp_path, 
     spec = {"learned_codec": {"latent_channels": 16, "filters": 8, "beta": 0.01, "target_bpp": 0.05,
                               "weights": str(codec_run / "best.keras"), "trainable": ["joint_codec"]}}
     path = joint_config(tmp_path / "fnc.yaml", spec, ["joint_codec"])
-    code, _, err = invoke("run", path, "--set", "nip=inet", "--set", "training.learning_rate=1e-4",
-                          "--set", "training.nip_learning_rate=1e-4", "--out", tmp_path / "fnc")
+    code, out, err = invoke("run", path, "--set", "nip=inet", "--set", "training.learning_rate=1e-4",
+                            "--set", "training.nip_learning_rate=1e-4", "--out", tmp_path / "fnc")
     assert code == 0, err
     run = tmp_path / "fnc" / "joint_codec-r0"
     s = summary(run)
+    assert f"NIP PSNR {s['nip']['psnr_initial']:.2f} → {s['nip']['psnr']:.2f} dB" in out
     assert s["mode"] == "joint_codec" and s["real_channel"][0]["ran_as"] == "reference" and s["bpp"] > 0
     assert s["nip"]["psnr"] != s["nip"]["psnr_initial"]  # the NIP trained too
     start = codec_weights(codec_run / "best.keras")
