@@ -20,7 +20,7 @@ from nipkit.evaluation.summary import RunSummary
 from nipkit.options import MODE_LABELS
 
 __all__ = [
-    "mode_label", "row_percent",
+    "mode_label", "row_percent", "fidelity_axis",
     "plot_progress", "plot_confusion", "plot_examples", "plot_tradeoff", "plot_rate_accuracy", "plot_tradeoff_points",
 ]
 
@@ -34,6 +34,14 @@ MODE_LEGEND = {"fan": "F: FAN only", "joint": "F+N: joint FAN+NIP", "codec": "F+
 def mode_label(mode: str) -> str:
     """"fan" -> "F", "joint" -> "F+N"; any other mode is returned unchanged."""
     return MODE_LABELS.get(mode, mode)
+
+
+def fidelity_axis(subjects: Sequence[str]) -> str:
+    """The axis label for the PSNR of `RunSummary.fidelity_of` subjects ("NIP", "codec")."""
+    kinds = set(subjects)
+    if kinds == {"codec"}:
+        return "codec PSNR, validation photos [dB]"
+    return "NIP PSNR [dB]" if kinds <= {"NIP"} else "PSNR [dB]: the NIP's, the codec's where the NIP is exact"
 
 
 def row_percent(confusion: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
@@ -177,7 +185,9 @@ def plot_tradeoff(summaries: Sequence[RunSummary], path: str | Path) -> Path:
 
     Colour = mode (F, F+N); marker = channel: o the differentiable model the FAN was trained
     through, x the real channel (e.g. libjpeg). A thin line joins the two points of one run; the dashed line is
-    the mean PSNR of the NIP before training.
+    the mean PSNR of the NIP before training. Where the NIP is exact (ONet) and the channel's
+    learned codec is recorded, the codec's PSNR on the validation photos is the fidelity
+    (`RunSummary.fidelity_of`); there is no line for it.
 
     Args:
         summaries: run summaries.
@@ -190,7 +200,7 @@ def plot_tradeoff(summaries: Sequence[RunSummary], path: str | Path) -> Path:
     ax = fig.subplots()
     for s in summaries:
         colour = MODE_COLOURS.get(s.mode, "tab:gray")
-        psnr = s.nip.psnr
+        psnr = s.fidelity("psnr")
         ax.plot([psnr, psnr], [s.accuracy, s.accuracy_real], color=colour, lw=0.7, alpha=0.5)
         ax.scatter([psnr], [s.accuracy], marker="o", color=colour)
         ax.scatter([psnr], [s.accuracy_real], marker="x", color=colour)
@@ -199,11 +209,12 @@ def plot_tradeoff(summaries: Sequence[RunSummary], path: str | Path) -> Path:
         Line2D([], [], color="0.3", marker="o", ls="", label="differentiable channel"),
         Line2D([], [], color="0.3", marker="x", ls="", label="real channel"),
     ]
-    if summaries:
-        initial = float(np.mean([s.nip.psnr_initial for s in summaries]))
+    developed = [s for s in summaries if s.fidelity_of == "NIP"]
+    if developed:
+        initial = float(np.mean([s.nip.psnr_initial for s in developed]))
         ax.axvline(initial, color="0.5", ls="--", lw=0.8)
         handles.append(Line2D([], [], color="0.5", ls="--", lw=0.8, label=f"NIP before: {initial:.1f} dB"))
-    ax.set(xlabel="NIP PSNR [dB]", ylabel="accuracy after the channel", ylim=(0, 1.02),
+    ax.set(xlabel=fidelity_axis([s.fidelity_of for s in summaries]), ylabel="accuracy after the channel", ylim=(0, 1.02),
            title="Fidelity-accuracy trade-off")
     ax.grid(alpha=0.3)
     ax.legend(handles=handles, loc="lower left", fontsize="small")
@@ -235,7 +246,7 @@ def plot_rate_accuracy(summaries: Sequence[RunSummary], path: str | Path) -> Pat
     return _save(fig, path)
 
 
-def plot_tradeoff_points(points: Sequence, path: str | Path) -> Path:
+def plot_tradeoff_points(points: Sequence, path: str | Path, xlabel: str = "NIP PSNR [dB]") -> Path:
     """Accuracy against NIP PSNR, one point per setting with error bars (± std over its runs).
 
     Left: through the differentiable channel; right: through the real channel. Colour =
@@ -244,6 +255,7 @@ def plot_tradeoff_points(points: Sequence, path: str | Path) -> Path:
     Args:
         points: `nipkit.evaluation.tradeoff.TradeoffPoint`s.
         path: the PNG to write.
+        xlabel: whose PSNR the points hold (see `fidelity_axis`).
     """
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
@@ -257,7 +269,7 @@ def plot_tradeoff_points(points: Sequence, path: str | Path) -> Path:
                         xytext=(4, 4), textcoords="offset points")
         best = sorted((p for p in points if p.on_front[channel]), key=lambda p: p.mean["psnr"])
         ax.plot([p.mean["psnr"] for p in best], [p.mean[key] for p in best], color="0.3", ls="--", lw=0.8)
-        ax.set(xlabel="NIP PSNR [dB]", title=f"{channel} channel", ylim=(0, 1.02))
+        ax.set(xlabel=xlabel, title=f"{channel} channel", ylim=(0, 1.02))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy after the channel")
     handles = _mode_handles([p.mode for p in points])

@@ -29,7 +29,7 @@ from nipkit.evaluation.figures import (
     mode_label, plot_confusion, plot_examples, plot_progress, plot_rate_accuracy, plot_tradeoff, row_percent,
 )
 from nipkit.evaluation.confidence import wilson_interval
-from nipkit.evaluation.summary import LAST_VALIDATIONS, SUMMARY_FILE, RunSummary
+from nipkit.evaluation.summary import LAST_VALIDATIONS, NIP_METRICS, SUMMARY_FILE, RunSummary
 from nipkit.evaluation.tradeoff import tradeoff_section
 from nipkit.evaluation.verdict import verdict
 from nipkit.options import mode_order
@@ -49,7 +49,6 @@ METRICS = {
     "image_accuracy_real": ("image accuracy, real channel [%]", 100, 1),
     "accuracy_last_mean": (f"accuracy, mean of the last {LAST_VALIDATIONS} validations [%]", 100, 1),
 }
-NIP_METRICS = ("psnr", "psnr_initial", "ssim", "ssim_initial")
 # accuracy key -> (heading, real channel): rows of the 95% Wilson interval of the pooled decisions
 INTERVALS = {"accuracy": ("accuracy, 95% CI [%]", False), "accuracy_real": ("accuracy, real channel, 95% CI [%]", True)}
 
@@ -368,9 +367,10 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
 
     plot_progress({_run_name(r, runs): r.history for r in runs}, out / "progress.png",
                   {_run_name(r, runs): r.mode for r in runs})
-    developed = not all(run.summary.nip.exact for run in runs)  # a NIP whose fidelity can be traded
-    if developed:
-        plot_tradeoff([run.summary for run in runs], out / "tradeoff.png")
+    # the runs with a fidelity to trade: a NIP that develops, or (ONet) the channel's learned codec
+    traded = [run for run in runs if run.summary.fidelity_of == "codec" or not run.summary.nip.exact]
+    if traded:
+        plot_tradeoff([run.summary for run in traded], out / "tradeoff.png")
     confusion, examples = _mode_sections(runs, out)
 
     lines = [
@@ -389,10 +389,10 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
     lines += ["## Confusion matrices (paper Table 3)", "",
               "Row-normalised [%], rows = true class; the mean over the runs of each mode.", ""] + confusion
     lines += ["## Training progress (paper Fig. 6)", "", "![progress](progress.png)", ""]
-    if developed:
+    if traded:
         lines += ["## Fidelity-accuracy trade-off (paper Fig. 7)", "", "![tradeoff](tradeoff.png)", ""]
     lines += _rate_section(groups, out)
-    lines += tradeoff_section(runs, out)
+    lines += tradeoff_section(traded, out)
     if examples:
         lines += ["## Example patches (paper Figs. 5 and 8)", ""] + examples
     lines += ["## Runs", ""] + _runs_table(runs, out) + [""]

@@ -25,7 +25,7 @@ from typing import Any
 from nipkit.errors import DataError
 from nipkit.evaluation.confidence import wilson_interval
 
-__all__ = ["SUMMARY_FILE", "LAST_VALIDATIONS", "PSNR_CAP", "NipFidelity", "StepRun", "RunSummary", "decision_counts"]
+__all__ = ["SUMMARY_FILE", "LAST_VALIDATIONS", "PSNR_CAP", "NIP_METRICS", "NipFidelity", "StepRun", "RunSummary", "decision_counts"]
 
 SUMMARY_FILE = "summary.json"
 LAST_VALIDATIONS = 5  # `accuracy_last_mean` averages this many of the last validations
@@ -150,6 +150,16 @@ class RunSummary:
         """A headline metric by name; PSNR/SSIM keys are the NIP's; nan where not recorded."""
         value = getattr(self.nip, key) if key in NIP_METRICS else getattr(self, key)
         return float("nan") if value is None else float(value)
+
+    @property
+    def fidelity_of(self) -> str:
+        """Whose image quality the run trades for accuracy: "codec" where the NIP is exact (ONet) and
+        the channel's learned codec is recorded (`codec`), else "NIP"."""
+        return "codec" if self.nip.exact and self.codec is not None else "NIP"
+
+    def fidelity(self, key: str) -> float:
+        """"psnr" or "ssim" of `fidelity_of`: the codec's on the validation photos, or the NIP's."""
+        return float(self.codec[key]) if self.codec is not None and self.fidelity_of == "codec" else float(getattr(self.nip, key))
 
     @property
     def counterparts(self) -> list[str]:

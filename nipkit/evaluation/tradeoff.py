@@ -4,7 +4,9 @@ A setting is a run's stored config less what only tells its repeats apart (`trai
 `training.repeats`, `training.mode`, `output`, `name`, `resources`), per mode. Every run
 of a setting (each seed of a sweep, each repeat) is one sample of its point: accuracy
 after the channel (differentiable and real) against NIP PSNR and SSIM, as mean ± sample
-standard deviation (paper Fig. 7, Table 4). A point is on the Pareto front of a channel
+standard deviation (paper Fig. 7, Table 4); where the NIP is exact (ONet) and the channel holds
+a learned codec, against the codec's PSNR and SSIM on the validation photos
+(`RunSummary.fidelity_of`), e.g. over a sweep of its `distortion_weight`. A point is on the Pareto front of a channel
 when no other point has at least its PSNR and at least its accuracy, and more of one.
 
 Example:
@@ -25,7 +27,7 @@ import numpy as np
 import yaml
 
 from nipkit.errors import DataError
-from nipkit.evaluation.figures import mode_label, plot_tradeoff_points
+from nipkit.evaluation.figures import fidelity_axis, mode_label, plot_tradeoff_points
 
 __all__ = ["TradeoffPoint", "tradeoff_points", "pareto_front", "setting_of", "tradeoff_section", "CHANNELS",
            "POINT_METRICS", "PARETO_FILE"]
@@ -36,6 +38,7 @@ PARETO_FILE = "pareto.csv"
 NOT_A_SETTING = ("training.seed", "training.repeats", "training.mode", "output", "name", "resources")
 CHANNELS = {"differentiable": "accuracy", "real": "accuracy_real"}  # channel -> accuracy key
 POINT_METRICS = ("psnr", "ssim", "accuracy", "accuracy_real")
+FIDELITY = ("psnr", "ssim")  # the NIP's, or the codec's (`RunSummary.fidelity`)
 
 
 def setting_of(stored: dict) -> dict:
@@ -52,10 +55,15 @@ def setting_of(stored: dict) -> dict:
 
 
 def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys as `--set` writes them: {"channel[0].learned_codec.distortion_weight": 100, ...}."""
+    out: dict[str, Any] = {}
     if isinstance(data, dict):
-        out: dict[str, Any] = {}
         for key, value in data.items():
             out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(data, list) and data:
+        for index, value in enumerate(data):
+            out.update(_flat(value, f"{prefix}[{index}]"))
         return out
     return {prefix: data}
 
@@ -81,6 +89,7 @@ class TradeoffPoint:
         runs: the runs' folders.
         mean, std: metric -> mean and sample standard deviation (0 for one run).
         on_front: channel ("differentiable", "real") -> whether the point is Pareto-optimal.
+        fidelity_of: whose PSNR and SSIM `psnr` and `ssim` are: "NIP" or "codec".
     """
 
     mode: str
@@ -89,6 +98,7 @@ class TradeoffPoint:
     mean: dict[str, float]
     std: dict[str, float]
     on_front: dict[str, bool] = field(default_factory=dict)
+    fidelity_of: str = "NIP"
 
     @property
     def label(self) -> str:
@@ -119,11 +129,13 @@ def tradeoff_points(runs: Sequence[Any]) -> list[TradeoffPoint]:
     differing = [k for k in all_keys if len({json.dumps(f.get(k), default=str) for f in settings.values()}) > 1]
     points = []
     for key, members in groups.items():
-        values = np.array([[run.metric(m) for m in POINT_METRICS] for run in members], dtype=float)
+        values = np.array([[run.summary.fidelity(m) if m in FIDELITY else run.metric(m) for m in POINT_METRICS]
+                           for run in members], dtype=float)
         std = values.std(axis=0, ddof=1) if len(members) > 1 else np.zeros(len(POINT_METRICS))
         points.append(TradeoffPoint(
             mode=key[0], values={k: settings[key].get(k) for k in differing}, runs=[run.path for run in members],
-            mean=dict(zip(POINT_METRICS, map(float, values.mean(axis=0)))), std=dict(zip(POINT_METRICS, map(float, std)))))
+            mean=dict(zip(POINT_METRICS, map(float, values.mean(axis=0)))), std=dict(zip(POINT_METRICS, map(float, std))),
+            fidelity_of=members[0].summary.fidelity_of))
     for channel, accuracy in CHANNELS.items():
         flags = pareto_front([p.mean["psnr"] for p in points], [p.mean[accuracy] for p in points])
         for point, flag in zip(points, flags):
@@ -160,7 +172,9 @@ def tradeoff_section(runs: Sequence[Any], out: Path) -> list[str]:
         return []
     out = Path(out)
     _write_csv(points, out / PARETO_FILE)
-    plot_tradeoff_points(points, out / "tradeoff-settings.png")
+    plot_tradeoff_points(points, out / "tradeoff-settings.png", xlabel=fidelity_axis([p.fidelity_of for p in points]))
+    subjects = {p.fidelity_of for p in points}
+    whose = f"{subjects.pop()} " if len(subjects) == 1 else ""
     rows = []
     for p in points:
         fronts = [channel for channel in CHANNELS if p.on_front[channel]]
@@ -169,9 +183,9 @@ def tradeoff_section(runs: Sequence[Any], out: Path) -> list[str]:
     return [
         "### Per setting, over seeds and repeats", "",
         f"{len(points)} settings. Each point is one setting (the runs differ only in seed or repeat): mean ± "
-        "sample standard deviation. \"Pareto front\": no other setting has at least its NIP PSNR and at least "
+        f"sample standard deviation. \"Pareto front\": no other setting has at least its {whose}PSNR and at least "
         f"its accuracy through that channel, and more of one. Also in [{PARETO_FILE}]({PARETO_FILE}).", "",
-        "| setting | runs | PSNR [dB] | SSIM | accuracy [%] | accuracy, real channel [%] | Pareto front |",
+        f"| setting | runs | {whose}PSNR [dB] | {whose}SSIM | accuracy [%] | accuracy, real channel [%] | Pareto front |",
         "|---|---:|---:|---:|---:|---:|---|", *rows, "",
         "![trade-off per setting](tradeoff-settings.png)", "",
     ]

@@ -28,7 +28,8 @@ CHANNEL = "downscale 1:2 → jpeg q50"
 IMAGES, PATCHES = 6, 4  # validation images, patches per image and class
 
 
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """`image` (floats in [0, 1]) through Pillow's libjpeg at `quality`."""
     buffer = io.BytesIO()
     Image.fromarray(np.round(image * 255).astype(np.uint8)).save(buffer, "JPEG", quality=quality)
     return np.asarray(Image.open(buffer), dtype=np.float32) / 255
@@ -41,12 +42,12 @@ def _resize(image: np.ndarray, factor: float = 0.5) -> np.ndarray:
 def _manipulations(patch: np.ndarray) -> np.ndarray:
     blur = ndimage.gaussian_filter(patch, sigma=(0.83, 0.83, 0))
     resampled = _resize(_resize(patch), 2)
-    variants = [patch, patch + 1.5 * (patch - blur), blur, _jpeg(patch, 80), resampled]
+    variants = [patch, patch + 1.5 * (patch - blur), blur, jpeg(patch, 80), resampled]
     return np.clip(np.stack(variants), 0, 1).astype(np.float32)
 
 
 def _channel(patches: np.ndarray) -> np.ndarray:
-    return np.stack([_jpeg(np.clip(_resize(p), 0, 1), 50) for p in patches])
+    return np.stack([jpeg(np.clip(_resize(p), 0, 1), 50) for p in patches])
 
 
 def _features(rng: np.random.Generator, separation: float) -> tuple[np.ndarray, np.ndarray]:
