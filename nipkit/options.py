@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from nipkit.data.dataset import Dataset
 
 __all__ = [
-    "MODES", "MODE_LABELS", "NIP_MODES", "CODEC_MODES", "mode_order", "trains_nip", "NipTrainingOptions", "JointTrainingOptions",
+    "MODES", "MODE_LABELS", "NIP_MODES", "CODEC_MODES", "AUGMENTS", "mode_order", "trains_nip", "NipTrainingOptions", "JointTrainingOptions",
     "parse_options", "option_names", "options_dict",
     "RESUMABLE_CHANGES", "RunResources",
 ]
@@ -36,6 +36,7 @@ MODES = ("fan", "joint", "codec", "joint_codec")
 MODE_LABELS = {"fan": "F", "joint": "F+N", "codec": "F+C", "joint_codec": "F+N+C"}  # the papers' names
 NIP_MODES = ("joint", "joint_codec")  # the modes that train the NIP
 CODEC_MODES = ("codec", "joint_codec")  # the modes that need a trainable channel step
+AUGMENTS = ("none", "dihedral")  # dihedral: a random flip and quarter turn of every training patch
 MAX_STEPS = 10_000_000
 MAX_BATCH = 4096
 MAX_PATCH = 8192  # RGB pixels per side
@@ -126,6 +127,8 @@ class CommonOptions:
         None, optional(globs), "a glob or a list of globs of training image names to leave out, or null")
     ema: float | None = option(None, optional(lambda v: number_in(0, 1)(v) and v < 1),
                                "a number in (0, 1) or null (momentum of the weights' moving average, e.g. 0.999)")
+    augment: str = option("none", one_of(*AUGMENTS),
+                          f"{' or '.join(AUGMENTS)} (dihedral: a random flip and quarter turn of every training patch)")
 
     def select_train_images(self, dataset: Dataset) -> list[str]:
         """The training images of `dataset` that `train_images` and `exclude_images` select.

@@ -117,6 +117,14 @@ def test_training_image_globs_from_set_and_their_checks(tmp_path):
         parse_options(load_config(path, ["pretrain.exclude_images=3"]), NipTrainingOptions, "pretrain")
 
 
+def test_augment_is_none_or_dihedral(tmp_path):
+    path = write(tmp_path, EXPERIMENT)
+    assert parse_options(load_config(path, ["training.augment=dihedral"]), JointTrainingOptions).augment == "dihedral"
+    assert NipTrainingOptions().augment == JointTrainingOptions().augment == "none"
+    with pytest.raises(ConfigError, match=r"^--set training.augment=flips: training.augment: must be none or dihedral"):
+        validate(load_config(path, ["training.augment=flips"]))
+
+
 def test_class_names(tmp_path):
     cfg = load_config(write(tmp_path, EXPERIMENT))
     assert check_manipulation_names(cfg) == ["native", "sharpen", "gaussian", "jpeg", "resample"]

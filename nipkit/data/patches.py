@@ -5,7 +5,10 @@ of its RAW stack that covers the same pixels; windows start on even pixels, so t
 of every patch is the dataset's. Patches follow the paper's rule against flat content:
 a window with pixel variance < 0.01 is rejected, one with variance < 0.02 is kept with
 probability 0.5 (variance of the target's values in [0, 1]). After MAX_TRIES rejected
-windows the most varied one is taken, so a flat photo cannot stall the pipeline.
+windows the most varied one is taken, so a flat photo cannot stall the pipeline. With
+`augment="dihedral"` every training patch is also flipped and turned by one of the 8
+transforms of the square, drawn per patch, the RAW window shifted by a pixel where needed
+so that it keeps the CFA (`nipkit.data.dihedral`).
 
 Batch k of `train_batches` is a pure function of (seed, k): a run resumed with
 start_step=k sees exactly the batches an uninterrupted run would. Photos are read
@@ -28,7 +31,9 @@ import numpy as np
 import tensorflow as tf
 
 from nipkit.data.dataset import Dataset, resolve_data
+from nipkit.data.dihedral import DIHEDRAL, dihedral_pair
 from nipkit.errors import DataError
+from nipkit.options import AUGMENTS
 
 __all__ = ["VARIANCE_RULE", "MAX_TRIES", "PatchSampler", "train_batches", "validation_patches"]
 
@@ -62,6 +67,8 @@ class PatchSampler:
         patch_size: p, even: rgb patches are p×p, raw patches (p/2)×(p/2).
         variance_rule: True for the paper's rule, False to take every window, or
             (low, high): reject variance < low, keep variance < high with probability 0.5.
+        augment: "none", or "dihedral": each patch flipped and turned by a random one of
+            the 8 transforms of the square, its CFA kept (photos need 2 px to spare).
 
     Example:
         >>> sampler = PatchSampler(Dataset.open("demo"), data.train, 128)  # doctest: +SKIP
@@ -69,18 +76,23 @@ class PatchSampler:
     """
 
     def __init__(
-        self, dataset: Dataset, names: Sequence[str], patch_size: int, variance_rule: bool | Sequence[float] = True
+        self, dataset: Dataset, names: Sequence[str], patch_size: int, variance_rule: bool | Sequence[float] = True,
+        augment: str = "none",
     ):
         if int(patch_size) != patch_size or patch_size < 2 or patch_size % 2:
             raise ValueError(f"patch_size must be an even integer >= 2; got {patch_size!r}")
+        if augment not in AUGMENTS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}; got {augment!r}")
         self.dataset = dataset
         self.patch_size = int(patch_size)
         self.rule = _rule(variance_rule)
+        self.augment = augment == "dihedral"
+        self.margin = 2 if self.augment else 0  # the window may move by a pixel to keep the CFA
         if not names:
             raise DataError(f"{dataset.path}: no photos to draw patches from")
-        self.names = [n for n in names if min(dataset.shape(n)) >= patch_size]
+        self.names = [n for n in names if min(dataset.shape(n)) >= patch_size + self.margin]
         left_out = len(names) - len(self.names)
-        largest = max(min(dataset.shape(n)) for n in names) // 2 * 2
+        largest = (max(min(dataset.shape(n)) for n in names) - self.margin) // 2 * 2
         if not self.names:
             raise DataError(
                 f"{dataset.path}: patch size {patch_size} is larger than every photo; at most {largest} is possible"
@@ -94,8 +106,8 @@ class PatchSampler:
         p = self.patch_size
         best = None
         for _ in range(MAX_TRIES):
-            top = 2 * int(rng.integers(0, (height - p) // 2 + 1))
-            left = 2 * int(rng.integers(0, (width - p) // 2 + 1))
+            top = 2 * int(rng.integers(0, (height - p - self.margin) // 2 + 1))
+            left = 2 * int(rng.integers(0, (width - p - self.margin) // 2 + 1))
             rgb = self.dataset.target(name, (top, left, p, p))
             if self.rule is None:
                 return top, left, rgb
@@ -111,8 +123,13 @@ class PatchSampler:
     def _fill(self, name: str, rng: np.random.Generator, raw: np.ndarray, rgb: np.ndarray) -> None:
         """Draws one accepted window of `name` into the rows `raw` and `rgb`."""
         top, left, window = self._draw(name, rng)
-        rgb[...] = window
-        raw[...] = self.dataset.bayer(name, (top, left, self.patch_size, self.patch_size))
+        if not self.augment:
+            rgb[...] = window
+            raw[...] = self.dataset.bayer(name, (top, left, self.patch_size, self.patch_size))
+            return
+        k, size = int(rng.integers(DIHEDRAL)), self.patch_size + 2
+        raw[...], rgb[...] = dihedral_pair(self.dataset.bayer(name, (top, left, size, size)),
+                                           self.dataset.target(name, (top, left, size, size)), self.dataset.cfa, k)
 
     def _empty(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         p = self.patch_size
@@ -166,6 +183,7 @@ def train_batches(
     per_image: int = 1,
     variance_rule: bool | Sequence[float] = True,
     images: Sequence[str] | None = None,
+    augment: str = "none",
 ) -> tf.data.Dataset:
     """Endless training batches of aligned random patches of the training photos.
 
@@ -179,13 +197,14 @@ def train_batches(
         variance_rule: True (the paper's rule), False, or (low, high); see PatchSampler.
         images: the photos to draw from (e.g. `Dataset.select_train(...)`); None: every
             training photo.
+        augment: "none" or "dihedral" (see PatchSampler).
 
     Returns:
         A tf.data.Dataset of (raw float32 (B, p/2, p/2, 4), rgb float32 (B, p, p, 3)).
     """
     _check_counts(batch_size=batch_size, per_image=per_image, seed=seed, start_step=start_step)
     data = _as_dataset(dataset)
-    sampler = PatchSampler(data, data.train if images is None else images, patch_size, variance_rule)
+    sampler = PatchSampler(data, data.train if images is None else images, patch_size, variance_rule, augment)
     half = sampler.patch_size // 2
 
     def make(step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -66,7 +66,7 @@ class CodecTrainer(NipTrainer):
         """Batches of (target, target) patches: the codec's input is the image it must reproduce."""
         options = self.options
         batches = train_batches(self.dataset, options.patch_size, options.batch_size, options.seed, start_step=start_step,
-                                images=options.select_train_images(self.dataset))
+                                images=options.select_train_images(self.dataset), augment=options.augment)
         return self.runtime.distribute(batches.map(lambda raw, rgb: (rgb, rgb)))
 
     def validation_set(self) -> dict:

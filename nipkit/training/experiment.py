@@ -186,7 +186,8 @@ class Experiment:
         """The training batches from `start_step` on, distributed on the runtime."""
         options = self.options
         batches = train_batches(self.dataset, options.patch_size, options.batch_size, self.seed,
-                                start_step=start_step, variance_rule=options.variance_rule, images=options.select_train_images(self.dataset))
+                                start_step=start_step, variance_rule=options.variance_rule, images=options.select_train_images(self.dataset),
+                                augment=options.augment)
         if self.random_arguments:
             batches = with_draws(batches, self.random_arguments, self.seed, start_step, options.batch_size,
                                  len(self.classes))

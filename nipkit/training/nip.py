@@ -181,7 +181,8 @@ class NipTrainer:
         """The training batches from `start_step` on, distributed on the runtime."""
         options = self.options
         return self.runtime.distribute(train_batches(self.dataset, options.patch_size, options.batch_size, options.seed,
-                                                     start_step=start_step, images=options.select_train_images(self.dataset)))
+                                                     start_step=start_step, images=options.select_train_images(self.dataset),
+                                                     augment=options.augment))
 
     def schedule(self) -> float | keras.optimizers.schedules.LearningRateSchedule:
         """The options' learning rate, ×lr_decay every lr_decay_every steps."""

@@ -47,6 +47,16 @@ def run_a(tmp_path_factory, demo_data) -> tuple[Path, str]:
     return root / "A", out
 
 
+def test_augmented_patches_train_and_leave_validation_alone(run_a, tmp_path):
+    code, _, err = invoke("train", "nip", write_config(tmp_path / "inet.yaml", augment="dihedral", **DECAY),
+                          "--out", tmp_path / "aug")
+    assert code == 0, err
+    plain, augmented = history(run_a[0]), history(tmp_path / "aug")
+    assert [r["step"] for r in augmented] == VALIDATED and augmented[-1]["loss"] < augmented[1]["loss"]
+    assert augmented[1]["loss"] != plain[1]["loss"]  # other patches: flipped and turned
+    assert augmented[0]["val_loss"] == plain[0]["val_loss"]  # the validation patches are never augmented
+
+
 def test_short_run_lowers_the_loss_and_fills_the_run_folder(run_a, demo_data):
     run, out = run_a
     records = history(run)
