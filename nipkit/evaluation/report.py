@@ -389,10 +389,10 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
     lines += ["## Confusion matrices (paper Table 3)", "",
               "Row-normalised [%], rows = true class; the mean over the runs of each mode.", ""] + confusion
     lines += ["## Training progress (paper Fig. 6)", "", "![progress](progress.png)", ""]
-    if traded:
+    if traded:  # with, over several settings, its table per setting
         lines += ["## Fidelity-accuracy trade-off (paper Fig. 7)", "", "![tradeoff](tradeoff.png)", ""]
+        lines += tradeoff_section(traded, out)
     lines += _rate_section(groups, out)
-    lines += tradeoff_section(traded, out)
     if examples:
         lines += ["## Example patches (paper Figs. 5 and 8)", ""] + examples
     lines += ["## Runs", ""] + _runs_table(runs, out) + [""]
