@@ -14,6 +14,8 @@ Example:
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from nipkit.cfa import bayer_to_stack, check_cfa, stack_to_bayer
@@ -36,6 +38,7 @@ def _colours(cfa: str, height: int, width: int) -> np.ndarray:
     return np.tile(tile, (height // 2, width // 2))
 
 
+@functools.lru_cache(maxsize=None)  # 4 CFAs × 8 transforms, asked for every training patch
 def cfa_offset(cfa: str, k: int) -> tuple[int, int]:
     """(down, right): the shift of the window, 0 or 1 px each, after which `transform(·, k)` keeps `cfa`.
 

@@ -101,17 +101,18 @@ class PatchSampler:
             warnings.warn(f"{dataset.path}: {left_out} photos smaller than {patch_size} px give no patches", stacklevel=2)
 
     def _draw(self, name: str, rng: np.random.Generator) -> tuple[int, int, np.ndarray]:
-        """(top, left, rgb window) of one accepted window."""
+        """(top, left, rgb window) of one accepted window: p², or (p + margin)² where the
+        variance rule reads its top-left p²."""
         height, width = self.dataset.shape(name)
-        p = self.patch_size
+        p, size = self.patch_size, self.patch_size + self.margin
         best = None
         for _ in range(MAX_TRIES):
-            top = 2 * int(rng.integers(0, (height - p - self.margin) // 2 + 1))
-            left = 2 * int(rng.integers(0, (width - p - self.margin) // 2 + 1))
-            rgb = self.dataset.target(name, (top, left, p, p))
+            top = 2 * int(rng.integers(0, (height - size) // 2 + 1))
+            left = 2 * int(rng.integers(0, (width - size) // 2 + 1))
+            rgb = self.dataset.target(name, (top, left, size, size))
             if self.rule is None:
                 return top, left, rgb
-            variance = float(rgb.var())
+            variance = float(rgb[:p, :p].var())
             if best is None or variance > best[0]:
                 best = (variance, top, left, rgb)
             low, high = self.rule
@@ -127,9 +128,8 @@ class PatchSampler:
             rgb[...] = window
             raw[...] = self.dataset.bayer(name, (top, left, self.patch_size, self.patch_size))
             return
-        k, size = int(rng.integers(DIHEDRAL)), self.patch_size + 2
-        raw[...], rgb[...] = dihedral_pair(self.dataset.bayer(name, (top, left, size, size)),
-                                           self.dataset.target(name, (top, left, size, size)), self.dataset.cfa, k)
+        k, size = int(rng.integers(DIHEDRAL)), self.patch_size + self.margin
+        raw[...], rgb[...] = dihedral_pair(self.dataset.bayer(name, (top, left, size, size)), window, self.dataset.cfa, k)
 
     def _empty(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         p = self.patch_size
